@@ -1,0 +1,203 @@
+"""Command line: argument parsing only; every command is a thin call into the library."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from genzoo.errors import GenzooError
+
+
+def _add_train(sub) -> None:
+    p = sub.add_parser("train", help="train a model into a run directory")
+    p.add_argument("model", help="model or preset name (see `genzoo list`)")
+    p.add_argument("--data", help="dataset name (default: the preset's)")
+    p.add_argument("--out", required=True, help="run directory (must be new or empty)")
+    p.add_argument("--steps", type=int, help="optimisation steps")
+    p.add_argument("--batch-size", type=int, help="batch size")
+    p.add_argument("--seed", type=int, help="random seed")
+    p.add_argument("--config", help="YAML file with model/data/train sections")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override any setting, e.g. --set lr=1e-4 --set latent_dim=2")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the run in --out from its latest complete checkpoint")
+
+
+def _add_sample(sub) -> None:
+    p = sub.add_parser("sample", help="draw samples from a run's latest checkpoint")
+    p.add_argument("run", help="run directory")
+    p.add_argument("--n", type=int, default=64, help="number of samples")
+    p.add_argument("--out", required=True, help=".png for a picture, .npy for raw samples")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--ema", action=argparse.BooleanOptionalAction, default=True,
+                   help="use EMA weights when the run has them (default: yes)")
+
+
+def _add_eval(sub) -> None:
+    p = sub.add_parser("eval", help="evaluate a run; writes RUN/eval/metrics.json")
+    p.add_argument("run", help="run directory")
+    p.add_argument("--metrics", default="nll", help="comma-separated metric names")
+    p.add_argument("--n", type=int, help="number of examples (default: the whole test split)")
+    p.add_argument("--k", type=int, default=500, help="importance samples for VAE likelihoods")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--batch-size", type=int, default=250)
+    p.add_argument("--ema", action=argparse.BooleanOptionalAction, default=True)
+
+
+def _add_plot(sub) -> None:
+    p = sub.add_parser("plot", help="figures from runs")
+    kinds = p.add_subparsers(dest="figure", required=True, metavar="FIGURE")
+    m = kinds.add_parser("manifold", help="decoder over a grid of a 2-D latent space")
+    m.add_argument("run")
+    m.add_argument("--out", help="PNG file (default: RUN/manifold.png)")
+    m.add_argument("--grid", type=int, default=20, help="cells per side")
+    d = kinds.add_parser("latent-dims", help="VAE samples for several latent sizes side by side")
+    d.add_argument("runs", nargs="*", help="existing VAE runs (else they are trained)")
+    d.add_argument("--out", required=True, help="PNG file")
+    d.add_argument("--dims", default="2,5,10,20", help="latent sizes to train when no runs given")
+    d.add_argument("--train-dir", default="runs/latent-dims", help="where trained runs go")
+    d.add_argument("--data", default="mnist5k")
+    d.add_argument("--steps", type=int, default=2000)
+    d.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    d.add_argument("--n", type=int, default=64)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="genzoo", description="Train, sample, evaluate and compare "
+                                "deep generative models.")
+    from genzoo import __version__
+
+    p.add_argument("--version", action="version", version=f"genzoo {__version__}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub.add_parser("list", help="models, presets, datasets and metrics")
+    _add_train(sub)
+    _add_sample(sub)
+    _add_eval(sub)
+    _add_plot(sub)
+    return p
+
+
+# ----------------------------------------------------------------------------- commands
+
+def cmd_list(args) -> None:
+    from genzoo.config import load_preset, preset_names
+    from genzoo.data import DATASETS, _ensure_loaded
+    from genzoo.metrics import all_metrics
+    from genzoo.models import MODELS, get_model_class
+
+    get_model_class("vae")
+    _ensure_loaded()
+    print("models:")
+    for name, cls in sorted(MODELS.items()):
+        print(f"  {name:16s} {cls.description}")
+    print("presets (genzoo train NAME):")
+    for name in preset_names():
+        print(f"  {name:16s} {load_preset(name).get('description', '')}")
+    print("datasets (--data NAME):")
+    for name, e in sorted(DATASETS.items()):
+        print(f"  {name:16s} {e.description}")
+    print("metrics (genzoo eval --metrics NAME):")
+    for name, m in sorted(all_metrics().items()):
+        print(f"  {name:16s} {m.description}")
+
+
+def cmd_train(args) -> None:
+    from genzoo.config import build_config, parse_set
+    from genzoo.train import train
+    from genzoo.train.rundir import read_run_config
+
+    if args.resume:
+        if args.set or args.config or args.data or args.batch_size or args.seed is not None:
+            raise GenzooError("--resume continues a run with its own config; only --steps may "
+                              "change (to extend it)")
+        cfg = read_run_config(Path(args.out))
+        if cfg.model != args.model and args.model not in _preset_models(cfg.model):
+            raise GenzooError(f"{args.out!r} holds a {cfg.model!r} run, not {args.model!r}")
+        if args.steps is not None:
+            cfg.train.steps = args.steps
+        cfg.check()
+    else:
+        overrides = [(k, v) for k, v in [("data.name", args.data), ("train.steps", args.steps),
+                                          ("train.batch_size", args.batch_size),
+                                          ("train.seed", args.seed)] if v is not None]
+        cfg = build_config(args.model, config_file=args.config,
+                           overrides=overrides + parse_set(args.set))
+    result = train(cfg, args.out, resume=args.resume)
+    out = Path(result["run_dir"])
+    last = {k: round(v, 4) for k, v in result["last"].items() if isinstance(v, float)}
+    state = "stopped early at" if result["stopped"] else "finished at"
+    print(f"{cfg.model} {state} step {result['step']} in {result['seconds']:.1f}s: {last}")
+    print(f"run directory: {out}")
+    samples = sorted((out / "samples").glob("*.png"))
+    if samples:
+        print(f"latest samples: {samples[-1]}")
+
+
+def _preset_models(model: str) -> set[str]:
+    from genzoo.config import load_preset, preset_names
+
+    return {n for n in preset_names() if load_preset(n).get("model", {}).get("name") == model}
+
+
+def cmd_sample(args) -> None:
+    from genzoo.train.rundir import load_run
+    from genzoo.viz.grid import write_samples_file
+
+    if args.n < 1:
+        raise GenzooError(f"--n {args.n} must be at least 1")
+    model, cfg, info = load_run(args.run, ema=args.ema)
+    path = write_samples_file(model, cfg, args.out, n=args.n, seed=args.seed)
+    print(f"wrote {args.n} samples from {info} to {path}")
+
+
+def cmd_eval(args) -> None:
+    from genzoo.metrics import evaluate
+
+    names = [m.strip() for m in args.metrics.split(",") if m.strip()]
+    results = evaluate(args.run, names, n=args.n, seed=args.seed, batch_size=args.batch_size,
+                       ema=args.ema, options={"k": args.k})
+    for name, vals in results["metrics"].items():
+        for k, v in vals.items():
+            print(f"{name:8s} {k:24s} {v:.6g}" if isinstance(v, float) else
+                  f"{name:8s} {k:24s} {v}")
+    print(f"wrote {results['path']}")
+
+
+def cmd_plot(args) -> None:
+    from genzoo.train.rundir import load_run
+
+    if args.figure == "manifold":
+        from genzoo.viz.manifold import save_manifold
+
+        model, _, _ = load_run(args.run, ema=True)
+        out = args.out or str(Path(args.run) / "manifold.png")
+        save_manifold(model, out, n=args.grid)
+        print(f"wrote {out}")
+    elif args.figure == "latent-dims":
+        from genzoo.plots import latent_dims
+
+        out = latent_dims(args.runs, args.out, dims=args.dims, train_dir=args.train_dir,
+                          data=args.data, steps=args.steps, sets=args.set, n=args.n)
+        print(f"wrote {out}")
+
+
+COMMANDS = {"list": cmd_list, "train": cmd_train, "sample": cmd_sample, "eval": cmd_eval,
+            "plot": cmd_plot}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        COMMANDS[args.command](args)
+    except GenzooError as e:
+        print(f"genzoo: error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("genzoo: interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,56 @@
+"""Model registry: a plain dict filled by the @register_model decorator."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from genzoo.data.base import DataSpec
+from genzoo.errors import GenzooError, choices
+from genzoo.models.base import GenerativeModel, Phase, read_safetensors
+
+MODELS: dict[str, type[GenerativeModel]] = {}
+
+
+def register_model(name: str):
+    def deco(cls):
+        if name in MODELS:
+            raise ValueError(f"model {name!r} registered twice")
+        cls.name = name
+        MODELS[name] = cls
+        return cls
+
+    return deco
+
+
+def _ensure_loaded() -> None:
+    from genzoo.models import dcgan, vae  # noqa: F401
+
+
+def get_model_class(name: str) -> type[GenerativeModel]:
+    _ensure_loaded()
+    if name not in MODELS:
+        raise GenzooError(f"unknown model {name!r}; choose one of: {choices(MODELS)}")
+    return MODELS[name]
+
+
+def build_model(name: str, cfg, spec: DataSpec) -> GenerativeModel:
+    return get_model_class(name)(cfg, spec)
+
+
+def load_model(path: str | Path, map_location: str = "cpu") -> GenerativeModel:
+    """Rebuild a model from a `model.safetensors` file alone (config and spec are inside it)."""
+    from genzoo.config import coerce_dataclass
+
+    state, meta = read_safetensors(path)
+    if "genzoo_model" not in meta:
+        raise GenzooError(f"{str(path)!r} has no genzoo metadata; was it written by genzoo?")
+    cls = get_model_class(meta["genzoo_model"])
+    cfg = coerce_dataclass(cls.Config, json.loads(meta["config"]), str(path))
+    model = cls(cfg, DataSpec.from_dict(json.loads(meta["spec"])))
+    model.load_state_dict(state)
+    return model.to(map_location)
+
+
+__all__ = ["MODELS", "GenerativeModel", "Phase", "build_model", "get_model_class", "load_model",
+           "register_model"]

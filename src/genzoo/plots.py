@@ -1,0 +1,47 @@
+"""Figures that need whole runs (training them when asked); called by `genzoo plot`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from genzoo.errors import GenzooError
+
+
+def latent_dims(runs: list[str], out: str, *, dims: str = "2,5,10,20",
+                train_dir: str = "runs/latent-dims", data: str = "mnist5k", steps: int = 2000,
+                sets: list[str] = (), n: int = 64) -> str:
+    """VAE samples for several latent sizes side by side (Kingma & Welling 2013, fig. 5).
+
+    With run directories, uses them; otherwise trains one VAE per size in `train_dir/latent-D`
+    (reusing a finished run there) with everything else equal.
+    """
+    from genzoo.config import build_config, parse_set
+    from genzoo.train import train
+    from genzoo.train.checkpoint import latest_checkpoint
+    from genzoo.train.rundir import load_run
+    from genzoo.viz.manifold import latent_dims_figure
+
+    if not runs:
+        try:
+            sizes = [int(d) for d in dims.split(",") if d.strip()]
+        except ValueError:
+            raise GenzooError(f"--dims {dims!r} must be comma-separated integers") from None
+        runs = []
+        for d in sizes:
+            run = Path(train_dir) / f"latent-{d}"
+            if latest_checkpoint(run) is None or not (run / "config.yaml").is_file():
+                cfg = build_config("vae", overrides=[("data.name", data), ("train.steps", steps),
+                                                     ("model.latent_dim", d)] + parse_set(sets))
+                train(cfg, run, resume=run.exists())
+            runs.append(str(run))
+    rows = []
+    for r in runs:
+        model, cfg, _ = load_run(r)
+        if cfg.model != "vae":
+            raise GenzooError(f"{r!r} is a {cfg.model} run; latent-dims compares VAE runs")
+        g = torch.Generator().manual_seed(0)
+        rows.append((f"latent {cfg.model_cfg.latent_dim}", model.sample(n, generator=g)))
+    latent_dims_figure(rows, out)
+    return out

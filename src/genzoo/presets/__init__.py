@@ -1,0 +1,1 @@
+"""YAML presets: sensible defaults per model name (`genzoo train NAME`)."""

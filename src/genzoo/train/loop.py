@@ -1,0 +1,232 @@
+"""The one training loop.
+
+    for step in range(start, steps):
+        model.set_progress(step)
+        batch = data.batch(step)                     # a pure function of (seed, step)
+        for phase due at this step:                  # e.g. D every step, G every n_critic steps
+            zero_grad -> loss -> backward -> (clip) -> step
+        ema.update(); log; sample; checkpoint
+
+Everything a resumed run needs (weights, optimizer states, EMA, RNG states, step) is in the
+checkpoint, and the data order depends only on (seed, step): a run stopped after a checkpoint and
+resumed reaches the same weights, bit for bit on CPU, as one that never stopped.
+"""
+
+from __future__ import annotations
+
+import signal
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import torch
+
+from genzoo.config import RunConfig, TrainConfig
+from genzoo.data import load_dataset
+from genzoo.errors import GenzooError, TrainingDiverged
+from genzoo.models import build_model
+from genzoo.models.base import GenerativeModel, Phase, read_safetensors
+from genzoo.train.checkpoint import (
+    latest_checkpoint,
+    load_trainer_state,
+    load_weights,
+    save_checkpoint,
+)
+from genzoo.train.ema import EMA
+from genzoo.train.log import Logger, truncate_metrics
+from genzoo.train.rundir import check_new_run_dir, create_run_dir, write_config
+from genzoo.viz.grid import save_samples
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(name)
+    except RuntimeError:
+        raise GenzooError(f"device={name!r} is not valid; use auto, cpu, cuda, cuda:N or mps")\
+            from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise GenzooError("device=cuda but no CUDA GPU is available; use device=cpu")
+    return dev
+
+
+def make_optimizer(phase: Phase, params: list, tc: TrainConfig) -> torch.optim.Optimizer:
+    kind = phase.optimizer or tc.optimizer
+    lr = phase.lr if phase.lr is not None else tc.lr
+    b1, b2 = phase.betas if phase.betas is not None else (tc.beta1, tc.beta2)
+    if kind == "adam":
+        return torch.optim.Adam(params, lr=lr, betas=(b1, b2), weight_decay=tc.weight_decay)
+    if kind == "adamw":
+        return torch.optim.AdamW(params, lr=lr, betas=(b1, b2), weight_decay=tc.weight_decay)
+    if kind == "sgd":
+        return torch.optim.SGD(params, lr=lr, momentum=b1, weight_decay=tc.weight_decay)
+    if kind == "rmsprop":
+        return torch.optim.RMSprop(params, lr=lr, alpha=b2, weight_decay=tc.weight_decay)
+    raise GenzooError(f"optimizer={kind!r} is not valid; choose adam, adamw, sgd, rmsprop")
+
+
+def _rng_state(device: torch.device) -> dict:
+    state = {"torch": torch.get_rng_state()}
+    if device.type == "cuda":
+        state["cuda"] = torch.cuda.get_rng_state(device)
+    return state
+
+
+def _set_rng_state(state: dict, device: torch.device) -> None:
+    torch.set_rng_state(state["torch"])
+    if device.type == "cuda" and "cuda" in state:
+        torch.cuda.set_rng_state(state["cuda"], device)
+
+
+def _check_finite(terms: dict[str, torch.Tensor], step: int, phase: str) -> None:
+    vals = torch.stack([v.detach().float().reshape(()) for v in terms.values()])
+    if bool(torch.isfinite(vals).all()):
+        return
+    bad = [k for k, v in terms.items() if not torch.isfinite(v.detach()).all()]
+    raise TrainingDiverged(f"step {step + 1}: loss term {bad[0]!r} of phase {phase!r} is "
+                           f"{terms[bad[0]].item()}; training stopped (the last complete "
+                           "checkpoint is intact; try a lower lr or grad_clip)")
+
+
+@contextmanager
+def _stop_on_signals():
+    """SIGINT/SIGTERM finish the current step, then the loop writes a checkpoint and stops."""
+    flag = {"stop": False}
+
+    def handler(signum, frame):
+        flag["stop"] = True
+
+    old = {}
+    try:
+        for s in (signal.SIGINT, signal.SIGTERM):
+            old[s] = signal.signal(s, handler)
+    except ValueError:  # not the main thread: leave signals alone
+        pass
+    try:
+        yield flag
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+
+
+@torch.no_grad()
+def write_samples(model: GenerativeModel, ema: EMA | None, data, tc: TrainConfig, path: Path):
+    """A picture of samples from fixed noise (the same noise at every step), EMA weights if on."""
+    was_training = model.training
+    model.eval()
+    backup = None
+    if ema is not None:
+        backup = {k: p.detach().clone() for k, p in ema.params.items()}
+        for k, p in ema.params.items():
+            p.copy_(ema.shadow[k])
+    try:
+        g = torch.Generator().manual_seed(tc.seed + 7919)
+        x = model.sample(tc.n_samples, generator=g)
+        ref = data.x[:2000] if model.spec.kind == "points" else None
+        return save_samples(x, model.spec.kind, path, reference=ref, title=path.stem)
+    finally:
+        if backup is not None:
+            for k, p in ema.params.items():
+                p.copy_(backup[k])
+        model.train(was_training)
+
+
+def train(cfg: RunConfig, out: str | Path, *, resume: bool = False) -> dict:
+    """Train `cfg` into run directory `out`; returns the last logged row and the run facts."""
+    out = Path(out)
+    tc = cfg.train
+    if not resume:
+        check_new_run_dir(out)
+    device = resolve_device(tc.device)
+    if tc.deterministic:
+        torch.use_deterministic_algorithms(True)
+        torch.backends.cudnn.benchmark = False
+
+    data = load_dataset(cfg.data, "train").to(device)
+    torch.manual_seed(tc.seed)
+    model = build_model(cfg.model, cfg.model_cfg, data.spec).to(device)
+    phases = model.phases
+    assert phases, f"model {cfg.model} declares no phases"
+    params = [list(model.phase_parameters(p)) for p in phases]
+    opts = [make_optimizer(p, ps, tc) for p, ps in zip(phases, params)]
+    ema = EMA(model, model.ema_modules, tc.ema_decay) if tc.ema_decay > 0 and model.ema_modules \
+        else None
+    # a parameter in no phase is frozen; in several phases it gets a gradient only in its own
+    in_phase = [{id(p) for p in ps} for ps in params]
+    all_params = list(model.parameters())
+
+    start = 0
+    if resume:
+        ckpt = latest_checkpoint(out)
+        if ckpt is not None:
+            state = load_trainer_state(ckpt)
+            load_weights(model, ckpt)
+            for opt, s in zip(opts, state["optimizers"]):
+                opt.load_state_dict(s)
+            if ema is not None and (ckpt / "ema.safetensors").is_file():
+                ema.load_state_dict(read_safetensors(ckpt / "ema.safetensors")[0])
+            _set_rng_state(state["rng"], device)
+            start = int(state["step"])
+        # without a checkpoint this is a fresh start: weights and RNG are as a new run's
+        truncate_metrics(out / "metrics.jsonl", start)
+    else:
+        create_run_dir(out)
+    write_config(out, cfg, data.spec)
+    (out / "samples").mkdir(exist_ok=True)
+
+    def checkpoint(step: int) -> Path:
+        state = {"step": step, "optimizers": [o.state_dict() for o in opts],
+                 "rng": _rng_state(device), "phases": [p.name for p in phases]}
+        return save_checkpoint(out / "checkpoints", step, model,
+                               ema.state_dict() if ema else None, state)
+
+    prefix = len(phases) > 1  # "D/loss", "G/loss"; a single phase logs plain names
+    logger = Logger(out, start_step=start, total_steps=tc.steps, progress=tc.progress)
+    last_row: dict = {}
+    last_ckpt = start if resume and start > 0 else -1
+    step = start
+    t0 = time.perf_counter()
+    model.train()
+    try:
+        with _stop_on_signals() as stop:
+            while step < tc.steps and not stop["stop"]:
+                model.set_progress(step)
+                batch = data.batch(step, tc.batch_size, tc.seed)
+                for phase, opt, ps, ids in zip(phases, opts, params, in_phase):
+                    if step % phase.interval:
+                        continue
+                    for p in all_params:  # only this phase's parameters collect gradients
+                        p.requires_grad_(id(p) in ids)
+                    opt.zero_grad(set_to_none=True)
+                    terms = model.loss(batch, phase.name)
+                    _check_finite(terms, step, phase.name)
+                    terms["loss"].backward()
+                    if tc.grad_clip > 0:
+                        torch.nn.utils.clip_grad_norm_(ps, tc.grad_clip)
+                    opt.step()
+                    logger.accumulate({(f"{phase.name}/{k}" if prefix else k): v
+                                       for k, v in terms.items()})
+                if ema is not None:
+                    ema.update()
+                step += 1
+                logger.tick()
+                if step % tc.log_every == 0 or step == tc.steps:
+                    lrs = {(f"lr/{p.name}" if prefix else "lr"): o.param_groups[0]["lr"]
+                           for p, o in zip(phases, opts)}
+                    last_row = logger.write(step, tc.batch_size, lrs)
+                if step % tc.sample_every == 0 or step == tc.steps:
+                    pic = write_samples(model, ema, data, tc,
+                                        out / "samples" / f"step-{step:06d}.png")
+                    logger.image("samples", pic, step)
+                if step % tc.checkpoint_every == 0 or step == tc.steps:
+                    checkpoint(step)
+                    last_ckpt = step
+        if step != last_ckpt:  # stopped by a signal: keep the work done so far
+            checkpoint(step)
+    finally:
+        for p in all_params:
+            p.requires_grad_(True)
+        logger.close()
+    return {"run_dir": str(out), "step": step, "seconds": time.perf_counter() - t0,
+            "last": last_row, "stopped": step < tc.steps}

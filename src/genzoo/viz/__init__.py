@@ -1,0 +1,1 @@
+"""Pictures: sample grids, scatter plots, latent manifolds."""

@@ -1,0 +1,88 @@
+"""Sample pictures: image grids, and scatter plots for 2-D point data."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+from torchvision.utils import make_grid
+
+
+def image_grid(x: torch.Tensor, nrow: int | None = None, pad: int = 2) -> torch.Tensor:
+    """(N, C, H, W) images in [-1, 1] -> one (3 or C, H', W') grid in [0, 1]."""
+    assert x.dim() == 4, f"expected (N, C, H, W) images, got shape {tuple(x.shape)}"
+    nrow = nrow or max(1, int(math.ceil(math.sqrt(x.shape[0]))))
+    x = ((x.detach().float().cpu().clamp(-1, 1) + 1) / 2)
+    return make_grid(x, nrow=nrow, padding=pad, pad_value=1.0)
+
+
+def save_image(grid: torch.Tensor, path: str | Path) -> None:
+    """Write a (C, H, W) tensor in [0, 1] as PNG (greyscale when C == 1)."""
+    arr = (grid.clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
+    if arr.shape[2] == 1:
+        arr = arr[:, :, 0]
+    Image.fromarray(arr).save(path)
+
+
+def scatter_image(points: torch.Tensor, path: str | Path, reference: torch.Tensor | None = None,
+                  title: str = "") -> torch.Tensor:
+    """Scatter plot of (N, 2) samples over reference data; saves a PNG, returns it as a tensor."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(4, 4), dpi=100)
+    if reference is not None:
+        r = reference.detach().cpu().numpy()
+        ax.scatter(r[:, 0], r[:, 1], s=2, c="#bbbbbb", label="data")
+    p = points.detach().cpu().numpy()
+    ax.scatter(p[:, 0], p[:, 1], s=3, c="#d62728", label="samples")
+    ax.set_aspect("equal")
+    ax.set_title(title)
+    ax.legend(loc="upper right", fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path)
+    fig.canvas.draw()
+    img = np.asarray(fig.canvas.buffer_rgba())[:, :, :3].copy()
+    plt.close(fig)
+    return torch.from_numpy(img).permute(2, 0, 1).float() / 255
+
+
+def save_samples(x: torch.Tensor, kind: str, path: str | Path,
+                 reference: torch.Tensor | None = None, title: str = "") -> torch.Tensor:
+    """A picture of samples of any data kind; returns it as a (C, H, W) tensor in [0, 1]."""
+    if kind == "points":
+        return scatter_image(x, path, reference, title)
+    if kind == "image":
+        grid = image_grid(x)
+        save_image(grid, path)
+        return grid
+    raise ValueError(f"no picture for {kind} data yet")
+
+
+def write_samples_file(model, cfg, out: str | Path, *, n: int, seed: int) -> Path:
+    """Samples to `.png` (a grid, or a scatter plot for points) or `.npy` (raw, data space)."""
+    from genzoo.errors import GenzooError
+
+    out = Path(out)
+    if out.suffix.lower() not in (".png", ".npy"):
+        raise GenzooError(f"--out {str(out)!r} must end in .png (picture) or .npy (raw samples)")
+    if not out.parent.exists():
+        raise GenzooError(f"directory {str(out.parent)!r} does not exist")
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        x = model.sample(n, generator=g).cpu()
+    if out.suffix.lower() == ".npy":
+        np.save(out, x.numpy())
+    else:
+        ref = None
+        if model.spec.kind == "points":
+            from genzoo.data import load_dataset
+
+            ref = load_dataset(cfg.data, "train").x[:2000]
+        save_samples(x, model.spec.kind, out, reference=ref, title=f"{n} samples")
+    return out
