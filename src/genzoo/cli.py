@@ -108,13 +108,21 @@ def cmd_train(args) -> None:
     from genzoo.train.rundir import read_run_config
 
     if args.resume:
-        if args.set or args.config or args.data or args.batch_size or args.seed is not None:
+        if args.set or args.config or args.data or args.batch_size is not None \
+                or args.seed is not None:
             raise GenzooError("--resume continues a run with its own config; only --steps may "
                               "change (to extend it)")
         cfg = read_run_config(Path(args.out))
         if cfg.model != args.model and args.model not in _preset_models(cfg.model):
             raise GenzooError(f"{args.out!r} holds a {cfg.model!r} run, not {args.model!r}")
         if args.steps is not None:
+            from genzoo.train.checkpoint import latest_checkpoint
+
+            ckpt = latest_checkpoint(Path(args.out))
+            done = int(ckpt.name.split("-")[1]) if ckpt else 0
+            if args.steps < done:
+                raise GenzooError(f"--steps {args.steps} is below the run's latest checkpoint "
+                                  f"(step {done}); give a larger number to extend the run")
             cfg.train.steps = args.steps
         cfg.check()
     else:
@@ -146,6 +154,8 @@ def cmd_sample(args) -> None:
 
     if args.n < 1:
         raise GenzooError(f"--n {args.n} must be at least 1")
+    if Path(args.out).suffix.lower() not in (".png", ".npy"):
+        raise GenzooError(f"--out {args.out!r} must end in .png (picture) or .npy (raw samples)")
     model, cfg, info = load_run(args.run, ema=args.ema)
     path = write_samples_file(model, cfg, args.out, n=args.n, seed=args.seed)
     print(f"wrote {args.n} samples from {info} to {path}")
@@ -164,19 +174,31 @@ def cmd_eval(args) -> None:
     print(f"wrote {results['path']}")
 
 
+def check_png_out(path: str) -> None:
+    p = Path(path)
+    if p.suffix.lower() != ".png":
+        raise GenzooError(f"--out {path!r} must be a .png file")
+    if not p.parent.is_dir():
+        raise GenzooError(f"directory {str(p.parent)!r} does not exist")
+
+
 def cmd_plot(args) -> None:
     from genzoo.train.rundir import load_run
 
     if args.figure == "manifold":
         from genzoo.viz.manifold import save_manifold
 
-        model, _, _ = load_run(args.run, ema=True)
+        if args.grid < 1:
+            raise GenzooError(f"--grid {args.grid} must be at least 1")
         out = args.out or str(Path(args.run) / "manifold.png")
+        check_png_out(out)
+        model, _, _ = load_run(args.run, ema=True)
         save_manifold(model, out, n=args.grid)
         print(f"wrote {out}")
     elif args.figure == "latent-dims":
         from genzoo.plots import latent_dims
 
+        check_png_out(args.out)
         out = latent_dims(args.runs, args.out, dims=args.dims, train_dir=args.train_dir,
                           data=args.data, steps=args.steps, sets=args.set, n=args.n)
         print(f"wrote {out}")

@@ -101,7 +101,7 @@ def _describe(tp) -> str:
         inner = [a for a in typing.get_args(tp) if a is not type(None)]
         return " or ".join(_describe(a) for a in inner) + " or none"
     if origin in (tuple, list):
-        return "a comma-separated list of " + _describe(typing.get_args(tp)[0]) + "s"
+        return "a comma-separated list (each " + _describe(typing.get_args(tp)[0]) + ")"
     return {int: "an integer", float: "a number", bool: "true or false", str: "a string"}.get(
         tp, getattr(tp, "__name__", str(tp)))
 
@@ -292,8 +292,12 @@ def build_config(model: str, *, config_file: str | None = None,
     preset = load_preset(model) if model in preset_names() else {"model": {"name": model}}
     base = (preset.get("model") or {}).get("name", model)
     file_d = read_yaml(config_file) if config_file else {}
-    if file_d.get("model", {}) and file_d["model"].get("name", base) != base:
-        raise GenzooError(f"config file is for model {file_d['model']['name']!r}, not {base!r}")
+    for sec, body in file_d.items():
+        if sec in SECTIONS and body is not None and not isinstance(body, dict):
+            raise GenzooError(f"{config_file}: section {sec!r} must be a mapping of settings")
+    file_model = (file_d.get("model") or {}).get("name", base)
+    if file_model != base:
+        raise GenzooError(f"config file is for model {file_model!r}, not {base!r}")
     cls = get_model_class(base)
     cfg = RunConfig(model=base, model_cfg=cls.Config())
     apply_overrides(cfg, _flatten(preset, f"preset {model}"))

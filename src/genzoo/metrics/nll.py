@@ -26,6 +26,10 @@ def nll(ctx: EvalContext) -> dict:
     data = load_dataset(ctx.cfg.data, "test")
     n = len(data) if ctx.n is None else min(ctx.n, len(data))
     k = int(ctx.options.get("k", 500))
+    if k < 1:
+        raise GenzooError(f"--k {k} must be at least 1 importance sample")
+    if ctx.batch_size < 1:
+        raise GenzooError(f"--batch-size {ctx.batch_size} must be at least 1")
     g = torch.Generator().manual_seed(ctx.seed)
     # smaller batches for large k keep the (k, B, ...) decoder batch in memory
     bs = max(1, min(ctx.batch_size, 20000 // max(k, 1)))

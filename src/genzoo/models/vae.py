@@ -46,6 +46,8 @@ class VAEConfig:
             raise GenzooError("beta and kl_warmup must be >= 0")
         if any(h < 1 for h in self.hidden + self.channels) or self.fc < 0:
             raise GenzooError("hidden and channels sizes must be positive")
+        if self.arch == "conv" and not self.channels:
+            raise GenzooError("arch=conv needs at least one stage in channels, e.g. 32,64")
 
 
 def _mlp(sizes: list[int]) -> nn.Sequential:

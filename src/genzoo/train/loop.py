@@ -144,6 +144,7 @@ def train(cfg: RunConfig, out: str | Path, *, resume: bool = False) -> dict:
         torch.backends.cudnn.benchmark = False
 
     data = load_dataset(cfg.data, "train").to(device)
+    data.batch(0, tc.batch_size, tc.seed)  # a batch larger than the data fails here, early
     torch.manual_seed(tc.seed)
     model = build_model(cfg.model, cfg.model_cfg, data.spec).to(device)
     phases = model.phases

@@ -1,0 +1,36 @@
+"""CUDA checks, skipped where no GPU is present (CI is CPU-only; run on a GPU machine)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from conftest import tiny_config
+
+from genzoo.models.base import read_safetensors
+from genzoo.train import train
+from genzoo.train.checkpoint import latest_checkpoint
+from genzoo.train.rundir import load_run
+
+pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+
+
+@pytest.mark.parametrize("name", ["vae", "dcgan"])
+def test_cuda_train_then_sample_on_cpu(name, tmp_path):
+    run = tmp_path / "r"
+    res = train(tiny_config(name, steps=6, device="cuda", ema_decay=0.9), run)
+    assert res["step"] == 6
+    model, _, _ = load_run(run, device="cpu")  # a GPU run's checkpoint loads on the CPU
+    x = model.sample(4, generator=torch.Generator().manual_seed(0))
+    assert x.device.type == "cpu" and torch.isfinite(x).all()
+
+
+@pytest.mark.parametrize("name", ["vae", "dcgan"])
+def test_cuda_resume_matches(name, tmp_path):
+    kw = dict(device="cuda", deterministic=True, checkpoint_every=3)
+    train(tiny_config(name, steps=6, **kw), tmp_path / "full")
+    train(tiny_config(name, steps=3, **kw), tmp_path / "part")
+    train(tiny_config(name, steps=6, **kw), tmp_path / "part", resume=True)
+    a = read_safetensors(latest_checkpoint(tmp_path / "full") / "model.safetensors")[0]
+    b = read_safetensors(latest_checkpoint(tmp_path / "part") / "model.safetensors")[0]
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], rtol=1e-5, atol=1e-6, msg=k)
