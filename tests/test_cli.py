@@ -538,3 +538,34 @@ def test_console_script_error_is_one_line(tmp_path):
     assert p.stderr.startswith("genzoo: error: steps='abc' is not valid")
     assert "Traceback" not in p.stderr
     assert not out.exists()
+
+
+# ----------------------------------------------------------------------------- latent-dims
+
+def test_plot_latent_dims_from_runs(vae_run, vae3_run, tmp_path, capsys):
+    out = tmp_path / "dims.png"
+    run_ok(capsys, "plot", "latent-dims", vae_run, vae3_run, "--out", out, "--n", 4)
+    w, h = Image.open(out).size
+    assert w > 1.5 * h  # two panels side by side (3 x 3.3 inches each)
+
+
+def test_plot_latent_dims_trains_missing_runs(tmp_path, capsys):
+    out, runs = tmp_path / "dims.png", tmp_path / "runs"
+    run_ok(capsys, "plot", "latent-dims", "--out", out, "--dims", "2,3", "--train-dir", runs,
+           "--data", "digits", "--steps", 2, "--set", "arch=mlp", "--set", "hidden=8",
+           "--set", "batch_size=32", "--n", 4)
+    assert Image.open(out).size[0] > 0
+    for d in (2, 3):
+        cfg = yaml.safe_load((runs / f"latent-{d}" / "config.yaml").read_text())
+        assert cfg["model"]["latent_dim"] == d and cfg["train"]["steps"] == 2
+    # a second call reuses the finished runs instead of training again
+    before = (runs / "latent-2" / "metrics.jsonl").read_bytes()
+    run_ok(capsys, "plot", "latent-dims", "--out", out, "--dims", "2", "--train-dir", runs,
+           "--data", "digits", "--steps", 2, "--set", "arch=mlp", "--set", "hidden=8",
+           "--set", "batch_size=32", "--n", 4)
+    assert (runs / "latent-2" / "metrics.jsonl").read_bytes() == before
+
+
+def test_plot_latent_dims_rejects_gan_runs(dcgan_run, tmp_path, capsys):
+    line = run_error(capsys, "plot", "latent-dims", dcgan_run, "--out", tmp_path / "x.png")
+    assert "dcgan" in line
