@@ -14,8 +14,8 @@ from genzoo.models import MODELS, get_model_class
 TINY: dict[str, dict] = {
     "vae": {"data.name": "digits", "model.channels": "4,8", "model.fc": 16,
             "model.latent_dim": 3},
-    "dcgan": {"data.name": "digits", "data.image_size": 8, "model.nz": 4, "model.ngf": 4,
-              "model.ndf": 4},
+    "gan": {"data.name": "digits", "data.image_size": 8, "model.nz": 4, "model.ngf": 4,
+            "model.ndf": 4},
 }
 
 

@@ -112,7 +112,7 @@ def test_list(capsys):
             sections[current] = []
         else:
             sections[current].append(line.split()[0])
-    assert {"vae", "dcgan"} <= set(sections["models"])
+    assert {"vae", "gan"} <= set(sections["models"])
     assert {"vae", "dcgan"} <= set(sections["presets"])
     assert {"digits", "mnist5k", "8gaussians"} <= set(sections["datasets"])
     assert "nll" in sections["metrics"]
@@ -321,7 +321,7 @@ def test_points_run(points_run, tmp_path, capsys):
     (["vae", "--set", "lr=nan"], ["finite"]),
     (["vae", "--config", "nope.yaml"], ["does not exist"]),
     (["vae", "--data", "8gaussians"], ["arch=conv needs image data"]),
-    (["dcgan", "--data", "8gaussians"], ["cannot model points data"]),
+    (["dcgan", "--data", "8gaussians"], ["arch=dcgan needs image data"]),
     (["dcgan", "--data", "digits", "--set", "image_size=12"],
      ["8, 16, 32, 64", "got 12"]),
     (["vae", "--data", "digits", "--set", "image_size=10"], ["divisible by 4", "10x10"]),

@@ -179,7 +179,7 @@ def test_defaults_without_overrides_are_the_vae_preset():
 
 def test_dcgan_preset():
     cfg = build_config("dcgan")
-    assert cfg.model == "dcgan"
+    assert cfg.model == "gan" and cfg.model_cfg.arch == "dcgan"
     assert (cfg.data.name, cfg.data.image_size, cfg.data.resize) == ("mnist5k", 32, "pad")
     assert cfg.train.lr == 2e-4 and cfg.train.beta1 == 0.5
     assert (cfg.model_cfg.nz, cfg.model_cfg.loss) == (100, "nsgan")
@@ -234,10 +234,10 @@ def _shared_keys(model: str) -> set[str]:
 def test_channels_is_the_only_key_shared_by_vae_sections():
     # if a new field makes another key ambiguous, the test below covers it automatically
     assert _shared_keys("vae") == {"channels"}
-    assert _shared_keys("dcgan") == set()
+    assert _shared_keys("gan") == set()
 
 
-@pytest.mark.parametrize("model", ["vae", "dcgan"])
+@pytest.mark.parametrize("model", ["vae", "gan"])
 def test_ambiguous_plain_keys_are_refused(model):
     for key in sorted(_shared_keys(model)):
         with pytest.raises(GenzooError) as e:
@@ -359,7 +359,7 @@ def test_validation(key, value, fragment):
 
 
 def test_validation_dcgan():
-    with pytest.raises(GenzooError, match="nz, ngf and ndf must be positive"):
+    with pytest.raises(GenzooError, match="ngf=0 must be at least 1"):
         build_config("dcgan", overrides=[("ngf", "0")])
     with pytest.raises(GenzooError, match="nsgan"):  # lists the valid losses
         build_config("dcgan", overrides=[("loss", "bogus")])

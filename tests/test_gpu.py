@@ -14,7 +14,7 @@ from genzoo.train.rundir import load_run
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 
 
-@pytest.mark.parametrize("name", ["vae", "dcgan"])
+@pytest.mark.parametrize("name", ["vae", "gan"])
 def test_cuda_train_then_sample_on_cpu(name, tmp_path):
     run = tmp_path / "r"
     res = train(tiny_config(name, steps=6, device="cuda", ema_decay=0.9), run)
@@ -24,7 +24,7 @@ def test_cuda_train_then_sample_on_cpu(name, tmp_path):
     assert x.device.type == "cpu" and torch.isfinite(x).all()
 
 
-@pytest.mark.parametrize("name", ["vae", "dcgan"])
+@pytest.mark.parametrize("name", ["vae", "gan"])
 def test_cuda_resume_matches(name, tmp_path):
     kw = dict(device="cuda", deterministic=True, checkpoint_every=3)
     train(tiny_config(name, steps=6, **kw), tmp_path / "full")

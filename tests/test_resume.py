@@ -18,7 +18,7 @@ def _weights(run, name="model.safetensors"):
     return read_safetensors(latest_checkpoint(run) / name)[0]
 
 
-@pytest.mark.parametrize("name,ema", [("vae", 0.0), ("dcgan", 0.9)])
+@pytest.mark.parametrize("name,ema", [("vae", 0.0), ("gan", 0.9)])
 def test_resume_is_bit_exact(name, ema, tmp_path):
     full, part = tmp_path / "full", tmp_path / "part"
     train(tiny_config(name, steps=8, checkpoint_every=3, ema_decay=ema), full)

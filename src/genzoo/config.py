@@ -234,19 +234,33 @@ def parse_set(items: list[str]) -> list[tuple[str, str]]:
 
 # ----------------------------------------------------------------------------- presets and YAML
 
+DATA_KINDS = ("image", "points")  # preset sections applied only for data of that kind
+
+
 def preset_names() -> list[str]:
+    """Presets users can name; files starting with '_' are shared bases for `inherit:`."""
     return sorted(p.name[:-5] for p in resources.files("genzoo.presets").iterdir()
-                  if p.name.endswith(".yaml"))
+                  if p.name.endswith(".yaml") and not p.name.startswith("_"))
+
+
+def _merge(base: dict, over: dict) -> dict:
+    out = dict(base)
+    for k, v in over.items():
+        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
 
 
 def load_preset(name: str) -> dict:
+    """A preset's YAML, merged over the preset it names in `inherit:` (if any)."""
     path = resources.files("genzoo.presets") / f"{name}.yaml"
     if not path.is_file():
         from genzoo.models import MODELS
 
         raise GenzooError(f"unknown model {name!r}; choose one of: "
                           f"{choices(set(preset_names()) | set(MODELS))}")
-    return yaml.safe_load(path.read_text()) or {}
+    d = yaml.safe_load(path.read_text()) or {}
+    parent = d.pop("inherit", None)
+    return _merge(load_preset(parent), d) if parent else d
 
 
 def read_yaml(path: str | Path) -> dict:
@@ -269,7 +283,7 @@ def read_yaml(path: str | Path) -> dict:
 def _flatten(d: dict, source: str) -> list[tuple[str, Any]]:
     out = []
     for sec, body in d.items():
-        if sec in ("description", "versions", "spec"):
+        if sec in ("description", "versions", "spec") or sec in DATA_KINDS:
             continue
         if sec not in SECTIONS:
             raise GenzooError(f"{source}: unknown section {sec!r}; use model, data, train")
@@ -287,8 +301,12 @@ def _flatten(d: dict, source: str) -> list[tuple[str, Any]]:
 def build_config(model: str, *, config_file: str | None = None,
                  overrides: list[tuple[str, Any]] = ()) -> RunConfig:
     """Preset -> config file -> overrides; the result is type-checked and validated."""
-    from genzoo.models import get_model_class
+    from genzoo.models import MODELS, get_model_class
 
+    get_model_class("vae")  # fill the registry
+    if model not in preset_names() and model not in MODELS:
+        raise GenzooError(f"unknown model {model!r}; choose one of: "
+                          f"{choices(set(preset_names()) | set(MODELS))}")
     preset = load_preset(model) if model in preset_names() else {"model": {"name": model}}
     base = (preset.get("model") or {}).get("name", model)
     file_d = read_yaml(config_file) if config_file else {}
@@ -301,11 +319,28 @@ def build_config(model: str, *, config_file: str | None = None,
     cls = get_model_class(base)
     cfg = RunConfig(model=base, model_cfg=cls.Config())
     apply_overrides(cfg, _flatten(preset, f"preset {model}"))
+    kind = _data_kind(preset, file_d, overrides)
+    if preset.get(kind):  # e.g. the MLP networks and budget of the 2-D lab
+        apply_overrides(cfg, _flatten(preset[kind], f"preset {model} ({kind} data)"))
     if file_d:
         apply_overrides(cfg, _flatten(file_d, str(config_file)))
     apply_overrides(cfg, list(overrides))
     cfg.check()
     return cfg
+
+
+def _data_kind(preset: dict, file_d: dict, overrides) -> str | None:
+    """The kind of the dataset the run will use (the last word on data.name wins)."""
+    from genzoo.data import DATASETS, _ensure_loaded
+
+    name = (preset.get("data") or {}).get("name")
+    name = (file_d.get("data") or {}).get("name", name)
+    for k, v in overrides:
+        if k in ("data.name",):
+            name = v
+    _ensure_loaded()
+    entry = DATASETS.get(name)
+    return entry.kind if entry else None
 
 
 def config_from_dict(d: dict, source: str) -> RunConfig:

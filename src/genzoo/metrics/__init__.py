@@ -42,8 +42,19 @@ def register_metric(name: str, description: str):
     return deco
 
 
+def _ensure_loaded() -> None:
+    import importlib
+
+    for mod in ("nll", "modes"):  # importing a metric module registers it
+        try:
+            importlib.import_module(f"genzoo.metrics.{mod}")
+        except ModuleNotFoundError as e:
+            if e.name != f"genzoo.metrics.{mod}":
+                raise
+
+
 def get_metric(name: str) -> Metric:
-    from genzoo.metrics import nll  # noqa: F401  (fills the registry)
+    _ensure_loaded()
 
     if name not in METRICS:
         raise GenzooError(f"unknown metric {name!r}; choose from: {choices(METRICS)}")
@@ -51,7 +62,7 @@ def get_metric(name: str) -> Metric:
 
 
 def all_metrics() -> dict[str, Metric]:
-    get_metric("nll")
+    _ensure_loaded()
     return METRICS
 
 

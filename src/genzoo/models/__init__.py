@@ -24,7 +24,7 @@ def register_model(name: str):
 
 
 def _ensure_loaded() -> None:
-    from genzoo.models import dcgan, vae  # noqa: F401
+    from genzoo.models import gan, vae  # noqa: F401
 
 
 def get_model_class(name: str) -> type[GenerativeModel]:

@@ -71,6 +71,9 @@ class GenerativeModel(nn.Module):
     def set_progress(self, step: int) -> None:
         """Called by the trainer before every step (schedules, annealing, fade-in)."""
 
+    def post_step(self, phase: str) -> None:
+        """Called after each optimizer step of `phase` (parameter constraints, e.g. clipping)."""
+
     # --- helpers shared by all models --------------------------------------------------------
     @property
     def device(self) -> torch.device:

@@ -206,6 +206,7 @@ def train(cfg: RunConfig, out: str | Path, *, resume: bool = False) -> dict:
                     if tc.grad_clip > 0:
                         torch.nn.utils.clip_grad_norm_(ps, tc.grad_clip)
                     opt.step()
+                    model.post_step(phase.name)
                     logger.accumulate({(f"{phase.name}/{k}" if prefix else k): v
                                        for k, v in terms.items()})
                 if ema is not None:
