@@ -75,6 +75,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_sample(sub)
     _add_eval(sub)
     _add_plot(sub)
+    from genzoo.report.compare import add_parser as add_compare
+
+    add_compare(sub)
     return p
 
 
@@ -204,8 +207,14 @@ def cmd_plot(args) -> None:
         print(f"wrote {out}")
 
 
+def cmd_compare(args) -> None:
+    from genzoo.report.compare import cmd_compare as run
+
+    run(args)
+
+
 COMMANDS = {"list": cmd_list, "train": cmd_train, "sample": cmd_sample, "eval": cmd_eval,
-            "plot": cmd_plot}
+            "plot": cmd_plot, "compare": cmd_compare}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -4,18 +4,20 @@ An objective is a pair: the discriminator's loss on its outputs for (real, fake)
 generator's loss on its outputs for fakes, each averaged over the batch. What the discriminator
 outputs depends on the objective's `kind`:
 
-- "logit":  an unbounded logit of P(real); D(x) = sigmoid(logit)   (gan, nsgan, lsgan, dragan)
+- "logit":  an unbounded logit of P(real); D(x) = sigmoid(logit)   (gan, nsgan, dragan, ...)
+- "score":  a score regressed to 1 for real and 0 for fake           (lsgan)
 - "critic": an unbounded score, higher for real                       (wgan, wgan-gp, hinge)
 - "energy": an autoencoder's reconstruction error, lower for real     (ebgan, began)
 
-`defaults` holds the training settings each paper used, applied by the presets, so no loss is
-handicapped by another's hyper-parameters. The networks never know which objective trains them.
+Each paper's own training settings (learning rates, n_critic, penalties) live in the presets
+(`genzoo train wgan-gp`), so no loss is handicapped by another's hyper-parameters. The networks
+never know which objective trains them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -28,9 +30,8 @@ class GanLoss:
     name: str
     d: Callable[..., torch.Tensor]  # (real_out, fake_out, **options) -> scalar
     g: Callable[..., torch.Tensor]  # (fake_out, **options) -> scalar
-    kind: str  # "logit" | "critic" | "energy"
+    kind: str  # "logit" | "score" | "critic" | "energy"
     description: str
-    defaults: dict = field(default_factory=dict)  # the paper's lr, betas, n_critic, penalty, ...
 
 
 GAN_LOSSES: dict[str, GanLoss] = {}
@@ -112,6 +113,8 @@ def pulling_away(codes: torch.Tensor) -> torch.Tensor:
     batch, pushing the generator's samples apart in the discriminator's code space."""
     s = F.normalize(codes.flatten(1), dim=1)  # (B, K) unit rows
     n = s.shape[0]
+    if n < 2:  # no distinct pairs
+        return codes.sum() * 0.0
     cos2 = (s @ s.t()) ** 2  # (B, B)
     return (cos2.sum() - cos2.diagonal().sum()) / (n * (n - 1))
 
@@ -137,46 +140,40 @@ def began_convergence(real_loss: torch.Tensor, fake_loss: torch.Tensor, *, gamma
 
 # --- the registry -----------------------------------------------------------------------------
 
-_ADAM_DCGAN = {"lr": 2e-4, "beta1": 0.5, "beta2": 0.999}
 for _loss in [
     GanLoss("nsgan", bce_d, nsgan_g, "logit",
-            "non-saturating GAN: G minimises -log D(G(z)) (Goodfellow et al. 2014)", _ADAM_DCGAN),
+            "non-saturating GAN: G minimises -log D(G(z)) (Goodfellow et al. 2014)"),
     GanLoss("gan", bce_d, minimax_g, "logit",
-            "minimax GAN: G minimises log(1 - D(G(z))); saturates early", _ADAM_DCGAN),
-    GanLoss("lsgan", lsgan_d, lsgan_g, "logit",
-            "least-squares GAN (Mao et al. 2017, arXiv:1611.04076)", _ADAM_DCGAN),
+            "minimax GAN: G minimises log(1 - D(G(z))); saturates early "
+            "(Goodfellow et al. 2014, arXiv:1406.2661)"),
+    GanLoss("lsgan", lsgan_d, lsgan_g, "score",
+            "least-squares GAN (Mao et al. 2017, arXiv:1611.04076)"),
     GanLoss("wgan", wgan_d, wgan_g, "critic",
             "Wasserstein GAN with weight clipping 0.01, RMSprop 5e-5, 5 critic steps "
-            "(Arjovsky et al. 2017, arXiv:1701.07875)",
-            {"lr": 5e-5, "optimizer": "rmsprop", "n_critic": 5, "clip": 0.01}),
+            "(Arjovsky et al. 2017, arXiv:1701.07875)"),
     GanLoss("wgan-gp", wgan_d, wgan_g, "critic",
             "WGAN with gradient penalty 10 on interpolates, Adam(1e-4, 0, 0.9), 5 critic steps "
-            "(Gulrajani et al. 2017, arXiv:1704.00028)",
-            {"lr": 1e-4, "beta1": 0.0, "beta2": 0.9, "n_critic": 5, "gp": "wgan-gp",
-             "gp_weight": 10.0}),
+            "(Gulrajani et al. 2017, arXiv:1704.00028)"),
     GanLoss("dragan", bce_d, nsgan_g, "logit",
             "non-saturating GAN + gradient penalty 10 around perturbed reals "
-            "(Kodali et al. 2017, arXiv:1705.07215)",
-            {**_ADAM_DCGAN, "gp": "dragan", "gp_weight": 10.0}),
+            "(Kodali et al. 2017, arXiv:1705.07215)"),
     GanLoss("hinge", hinge_d, wgan_g, "critic",
-            "hinge loss (Lim & Ye 2017, arXiv:1705.02894; Miyato et al. 2018)", _ADAM_DCGAN),
+            "hinge loss (Lim & Ye 2017, arXiv:1705.02894; Miyato et al. 2018)"),
     GanLoss("ebgan", ebgan_d, energy_g, "energy",
             "energy-based GAN: autoencoder D, margin, pulling-away term "
-            "(Zhao et al. 2016, arXiv:1609.03126)", {"lr": 2e-4, "beta1": 0.5}),
+            "(Zhao et al. 2016, arXiv:1609.03126)"),
     GanLoss("began", began_d, energy_g, "energy",
             "boundary equilibrium GAN: autoencoder D with k_t control, gamma 0.5, "
-            "lambda_k 0.001 (Berthelot et al. 2017, arXiv:1703.10717)",
-            {"lr": 1e-4, "beta1": 0.5}),
+            "lambda_k 0.001 (Berthelot et al. 2017, arXiv:1703.10717)"),
     # conditional models: the non-saturating objective plus what conditions them
     GanLoss("cgan", bce_d, nsgan_g, "logit",
-            "conditional GAN: labels into G and D (Mirza & Osindero 2014, arXiv:1411.1784)",
-            _ADAM_DCGAN),
+            "conditional GAN: labels into G and D (Mirza & Osindero 2014, arXiv:1411.1784)"),
     GanLoss("acgan", bce_d, nsgan_g, "logit",
             "auxiliary-classifier GAN: D also predicts the label (Odena et al. 2017, "
-            "arXiv:1610.09585)", _ADAM_DCGAN),
+            "arXiv:1610.09585)"),
     GanLoss("infogan", bce_d, nsgan_g, "logit",
             "InfoGAN: latent codes recovered by a Q head, mutual-information term "
-            "(Chen et al. 2016, arXiv:1606.03657)", _ADAM_DCGAN),
+            "(Chen et al. 2016, arXiv:1606.03657)"),
 ]:
     _register(_loss)
 

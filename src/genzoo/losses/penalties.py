@@ -33,11 +33,13 @@ def wgan_gp(D: Disc, real: torch.Tensor, fake: torch.Tensor,
 
 
 def dragan(D: Disc, real: torch.Tensor, c: float = 0.5) -> torch.Tensor:
-    """E (||grad D(x + delta)|| - 1)^2, delta = c * std(x) * U[0, 1] noise around the real data
-    (Kodali et al. 2017, arXiv:1705.07215; the authors' code perturbs by 0.5 std)."""
+    """E (||grad D(x_hat)|| - 1)^2 in a neighbourhood of the real data (Kodali et al. 2017,
+    arXiv:1705.07215), as the authors' code does it: perturb x_p = x + c std(x) U[0, 1], then
+    take the point x_hat = x + alpha (x_p - x) with alpha ~ U[0, 1] per example."""
     x = real.detach()
     x_p = x + c * x.std() * torch.rand_like(x)
-    return ((_grad_norm(D, x_p) - 1) ** 2).mean()
+    alpha = torch.rand((x.shape[0],) + (1,) * (x.dim() - 1), device=x.device)
+    return ((_grad_norm(D, x + alpha * (x_p - x)) - 1) ** 2).mean()
 
 
 def r1(D: Disc, real: torch.Tensor) -> torch.Tensor:

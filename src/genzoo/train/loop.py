@@ -55,14 +55,16 @@ def make_optimizer(phase: Phase, params: list, tc: TrainConfig) -> torch.optim.O
     kind = phase.optimizer or tc.optimizer
     lr = phase.lr if phase.lr is not None else tc.lr
     b1, b2 = phase.betas if phase.betas is not None else (tc.beta1, tc.beta2)
+    # foreach: one fused call per step over all tensors (PyTorch only picks it on GPUs itself)
+    common = {"lr": lr, "weight_decay": tc.weight_decay, "foreach": True}
     if kind == "adam":
-        return torch.optim.Adam(params, lr=lr, betas=(b1, b2), weight_decay=tc.weight_decay)
+        return torch.optim.Adam(params, betas=(b1, b2), **common)
     if kind == "adamw":
-        return torch.optim.AdamW(params, lr=lr, betas=(b1, b2), weight_decay=tc.weight_decay)
+        return torch.optim.AdamW(params, betas=(b1, b2), **common)
     if kind == "sgd":
-        return torch.optim.SGD(params, lr=lr, momentum=b1, weight_decay=tc.weight_decay)
+        return torch.optim.SGD(params, momentum=b1, **common)
     if kind == "rmsprop":
-        return torch.optim.RMSprop(params, lr=lr, alpha=b2, weight_decay=tc.weight_decay)
+        return torch.optim.RMSprop(params, alpha=b2, **common)
     raise GenzooError(f"optimizer={kind!r} is not valid; choose adam, adamw, sgd, rmsprop")
 
 
