@@ -43,6 +43,10 @@ def _add_eval(sub) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--batch-size", type=int, default=250)
     p.add_argument("--ema", action=argparse.BooleanOptionalAction, default=True)
+    p.add_argument("--modes-sigma", type=float, default=3.0,
+                   help="modes: a sample is high quality within this many std of a mode")
+    p.add_argument("--modes-min-count", type=int, default=1,
+                   help="modes: high-quality samples a mode needs to count as covered")
 
 
 def _add_plot(sub) -> None:
@@ -61,6 +65,23 @@ def _add_plot(sub) -> None:
     d.add_argument("--steps", type=int, default=2000)
     d.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     d.add_argument("--n", type=int, default=64)
+    i = kinds.add_parser("interpolation", help="walks between random latents (lerp or slerp)")
+    i.add_argument("run")
+    i.add_argument("--out", help="PNG file (default: RUN/interpolation-MODE.png)")
+    i.add_argument("--mode", default="slerp", help="slerp (default) or lerp")
+    i.add_argument("--rows", type=int, default=8)
+    i.add_argument("--steps", type=int, default=10)
+    i.add_argument("--seed", type=int, default=0)
+    i.add_argument("--ema", action=argparse.BooleanOptionalAction, default=True)
+    g = kinds.add_parser("training-gif", help="animated GIF of a run's sample pictures")
+    g.add_argument("run")
+    g.add_argument("--out", help="GIF file (default: RUN/training.gif)")
+    g.add_argument("--fps", type=float, default=4)
+    s = kinds.add_parser("decision", help="a 2-D GAN's discriminator output over the plane")
+    s.add_argument("run")
+    s.add_argument("--out", help="PNG file (default: RUN/decision.png)")
+    s.add_argument("--n", type=int, default=1000, help="generator samples drawn on top")
+    s.add_argument("--seed", type=int, default=0)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -169,7 +190,8 @@ def cmd_eval(args) -> None:
 
     names = [m.strip() for m in args.metrics.split(",") if m.strip()]
     results = evaluate(args.run, names, n=args.n, seed=args.seed, batch_size=args.batch_size,
-                       ema=args.ema, options={"k": args.k})
+                       ema=args.ema, options={"k": args.k, "modes_sigma": args.modes_sigma,
+                                              "modes_min_count": args.modes_min_count})
     for name, vals in results["metrics"].items():
         for k, v in vals.items():
             print(f"{name:8s} {k:24s} {v:.6g}" if isinstance(v, float) else
@@ -197,6 +219,41 @@ def cmd_plot(args) -> None:
         check_png_out(out)
         model, _, _ = load_run(args.run, ema=True)
         save_manifold(model, out, n=args.grid)
+        print(f"wrote {out}")
+    elif args.figure == "interpolation":
+        from genzoo.viz.grid import image_grid, save_image
+        from genzoo.viz.interp import interpolation_images
+
+        out = args.out or str(Path(args.run) / f"interpolation-{args.mode}.png")
+        check_png_out(out)
+        model, _, _ = load_run(args.run, ema=args.ema)
+        if model.spec.kind != "image":
+            raise GenzooError("plot interpolation draws images; this run models "
+                              f"{model.spec.kind} data")
+        x = interpolation_images(model, args.rows, args.steps, args.mode, args.seed)
+        save_image(image_grid(x, nrow=args.steps), out)
+        print(f"wrote {out}")
+    elif args.figure == "training-gif":
+        from genzoo.viz.lab2d import training_gif
+
+        out = args.out or str(Path(args.run) / "training.gif")
+        training_gif(args.run, out, fps=args.fps)
+        print(f"wrote {out}")
+    elif args.figure == "decision":
+        import torch
+
+        from genzoo.data import load_dataset
+        from genzoo.viz.lab2d import decision_surface
+
+        out = args.out or str(Path(args.run) / "decision.png")
+        check_png_out(out)
+        model, cfg, _ = load_run(args.run, ema=True)
+        if not hasattr(model, "discriminate") or model.spec.kind != "points":
+            raise GenzooError("plot decision needs a GAN run on 2-D points (e.g. --data "
+                              "8gaussians)")
+        ref = load_dataset(cfg.data, "train").x[:2000]
+        decision_surface(model, ref, out, n_samples=args.n,
+                         generator=torch.Generator().manual_seed(args.seed))
         print(f"wrote {out}")
     elif args.figure == "latent-dims":
         from genzoo.plots import latent_dims

@@ -45,6 +45,8 @@ class TrainConfig:
     n_samples: int = 64  # images in each sample grid
     device: str = "auto"  # auto (cuda when available), cpu, cuda, cuda:N, mps
     deterministic: bool = False  # torch.use_deterministic_algorithms (slower on GPU)
+    threads: int = 0  # CPU threads for PyTorch (0: its default); 1 suits small models and
+    #                   several runs side by side
     progress: Literal["auto", "bar", "lines", "none"] = "auto"  # auto: bar on a terminal
 
     def check(self) -> None:
@@ -59,6 +61,8 @@ class TrainConfig:
             v = getattr(self, name)
             if not 0.0 <= v < 1.0:
                 raise GenzooError(f"{name}={v} must be in [0, 1)")
+        if self.threads < 0:
+            raise GenzooError(f"threads={self.threads} must be >= 0 (0: PyTorch's default)")
         if self.grad_clip < 0 or self.weight_decay < 0:
             raise GenzooError("grad_clip and weight_decay must be >= 0")
 

@@ -13,6 +13,10 @@ class GenzooError(Exception):
 class TrainingDiverged(GenzooError):
     """A loss term became NaN or Inf; the last good checkpoint is left intact."""
 
+    def __init__(self, message: str, step: int | None = None, term: str | None = None):
+        super().__init__(message)
+        self.step, self.term = step, term
+
 
 def choices(names) -> str:
     """Format valid choices for an error message: 'a, b, c'."""

@@ -20,7 +20,7 @@ def latent_dims(runs: list[str], out: str, *, dims: str = "2,5,10,20",
     from genzoo.config import build_config, parse_set
     from genzoo.train import train
     from genzoo.train.checkpoint import latest_checkpoint
-    from genzoo.train.rundir import load_run
+    from genzoo.train.rundir import load_run, read_run_config
     from genzoo.viz.manifold import latent_dims_figure
 
     if not runs:
@@ -31,10 +31,17 @@ def latent_dims(runs: list[str], out: str, *, dims: str = "2,5,10,20",
         runs = []
         for d in sizes:
             run = Path(train_dir) / f"latent-{d}"
-            if latest_checkpoint(run) is None or not (run / "config.yaml").is_file():
-                cfg = build_config("vae", overrides=[("data.name", data), ("train.steps", steps),
-                                                     ("model.latent_dim", d)] + parse_set(sets))
-                train(cfg, run, resume=run.exists())
+            cfg = build_config("vae", overrides=[("data.name", data), ("train.steps", steps),
+                                                 ("model.latent_dim", d)] + parse_set(sets))
+            ckpt = latest_checkpoint(run)
+            if (run / "config.yaml").is_file():  # reuse only a run of exactly this config
+                if read_run_config(run).to_dict() != cfg.to_dict():
+                    raise GenzooError(f"{str(run)!r} holds a run with another config; remove "
+                                      "it or choose another --train-dir")
+                if ckpt is None or ckpt.name != f"step-{steps:06d}":
+                    train(cfg, run, resume=True)
+            else:
+                train(cfg, run)
             runs.append(str(run))
     rows = []
     for r in runs:

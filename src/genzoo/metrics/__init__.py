@@ -36,6 +36,8 @@ METRICS: dict[str, Metric] = {}
 
 def register_metric(name: str, description: str):
     def deco(fn):
+        if name in METRICS:
+            raise ValueError(f"metric {name!r} registered twice")
         METRICS[name] = Metric(name, fn, description)
         return fn
 

@@ -108,6 +108,9 @@ class GANConfig:
         if (self.label_smoothing or self.label_flip) and self.loss not in BCE_LOSSES:
             raise GenzooError(f"label_smoothing/label_flip apply to the BCE losses "
                               f"({', '.join(sorted(BCE_LOSSES))}), not {self.loss}")
+        if self.replay and self.loss in ("cgan", "acgan"):
+            raise GenzooError("replay keeps past images without their labels, so it cannot be "
+                              f"combined with {self.loss}; use it with unconditional losses")
         if kind == "energy" and (self.minibatch != "none" or self.feature_matching):
             raise GenzooError(f"{self.loss} has an autoencoder discriminator; minibatch layers "
                               "and feature matching need a classifier discriminator")
@@ -158,9 +161,10 @@ class GAN(GenerativeModel):
                                minibatch_std=cfg.minibatch == "stddev")
             d_in = (spec.dim + cond_d) * cfg.pack
         if self.objective.kind == "energy":
-            dec = (DCGANGenerator(cfg.code_dim, cfg.ngf, d_in, spec.shape[1], norm=cfg.norm_g,
+            # the decoder is part of D: it follows D's normalisation setting
+            dec = (DCGANGenerator(cfg.code_dim, cfg.ngf, d_in, spec.shape[1], norm=cfg.norm_d,
                                   output="linear") if cfg.arch == "dcgan" else
-                   MLPGenerator(cfg.code_dim, cfg.hidden, cfg.layers, d_in))
+                   MLPGenerator(cfg.code_dim, cfg.hidden, cfg.layers, d_in, norm=cfg.norm_d))
             self.discriminator = AutoencoderDiscriminator(body(d_in), dec, cfg.code_dim)
             self.register_buffer("k", torch.zeros(()))  # BEGAN's k_t, saved for exact resume
         else:
@@ -287,6 +291,11 @@ class GAN(GenerativeModel):
 
     def _both(self, real, fake, y, y_fake):
         if self.cfg.d_batch == "mixed":  # one pass: batch norm statistics of a mixed batch
+            m = self.cfg.pack  # whole packs of each, so no pack holds both real and fake
+            b = real.shape[0] - real.shape[0] % m
+            real, fake = real[:b], fake[:b]
+            y = None if y is None else y[:b]
+            y_fake = None if y_fake is None else y_fake[:b]
             yy = None if y is None or y_fake is None else torch.cat([y, y_fake])
             out, feats = self.d_out(torch.cat([real, fake]), yy if hasattr(self, "embed_d")
                                     else None)
@@ -301,7 +310,7 @@ class GAN(GenerativeModel):
         out_r, out_f, feat_r, feat_f = self._both(real, fake, y, y_fake)
         logs: dict[str, torch.Tensor] = {}
         if c.loss == "began":
-            loss = L.began_d(out_r, out_f, k=self.k)
+            loss = L.began_d(out_r, out_f, k=self.k.clone())  # k is updated in place below
             with torch.no_grad():
                 logs["M"] = L.began_convergence(out_r, out_f, gamma=c.began_gamma)
                 self.k.copy_(L.began_k_update(self.k, out_r, out_f, gamma=c.began_gamma,
@@ -387,6 +396,23 @@ class GAN(GenerativeModel):
                 self.replay_buf[j] = fake[i]
         self.replay_n.fill_(n + fake.shape[0])
         return out
+
+    @property
+    def latent_dim(self) -> int:
+        return self.cfg.nz
+
+    @torch.no_grad()
+    def decode(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        """Data-space images/points for given latents (labels cycle through the classes; InfoGAN
+        codes are fixed to category 0 and zero continuous codes so only z varies)."""
+        n = z.shape[0]
+        if hasattr(self, "embed_g") and y is None:
+            y = torch.arange(n, device=self.device) % self.num_classes
+        cat = cont = None
+        if self.cfg.loss == "infogan":
+            cat = torch.zeros(n, dtype=torch.long, device=self.device)
+            cont = torch.zeros(n, self.cfg.n_cont, device=self.device)
+        return self.generate(z, y, cat, cont) * self.cfg.data_scale
 
     @torch.no_grad()
     def sample(self, n: int, *, generator: torch.Generator | None = None,

@@ -137,6 +137,10 @@ class VAE(GenerativeModel):
         if self.cfg.kl_warmup:
             self.kl_weight = self.cfg.beta * min(1.0, step / self.cfg.kl_warmup)
 
+    @property
+    def latent_dim(self) -> int:
+        return self.cfg.latent_dim
+
     # --- encoder / decoder ---------------------------------------------------------------------
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(B, *shape) -> mean and log-variance of q(z|x), each (B, latent_dim)."""

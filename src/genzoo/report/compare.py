@@ -377,10 +377,9 @@ def run_comparison(specs: list[str], *, data: str | None, out, steps: int, seeds
                     if train(cfg, run_dir, resume=state == "resume")["stopped"]:
                         raise KeyboardInterrupt  # rerunning the same command resumes
                 except TrainingDiverged as e:
-                    m = re.match(r"step (\d+): ([^;]*)", str(e))  # loop.py's wording
-                    step = int(m.group(1)) if m else 0
-                    status, message = "diverged", (f"diverged at step {step}: {m.group(2)}"
-                                                   if m else f"diverged: {e}")
+                    step = e.step or 0
+                    status, message = "diverged", (f"diverged at step {step}: loss term "
+                                                   f"{e.term!r} is not finite")
                     log(f"  {message}")
             recs.append(_record(run_dir, cfg, status, message, step, metrics, n_eval, options))
         rows.append({"label": label, "dir": name, "config": _comparable(runs[0][1], seed=False),

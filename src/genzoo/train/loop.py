@@ -88,7 +88,8 @@ def _check_finite(terms: dict[str, torch.Tensor], step: int, phase: str) -> None
     bad = [k for k, v in terms.items() if not torch.isfinite(v.detach()).all()]
     raise TrainingDiverged(f"step {step + 1}: loss term {bad[0]!r} of phase {phase!r} is "
                            f"{terms[bad[0]].item()}; training stopped (the last complete "
-                           "checkpoint is intact; try a lower lr or grad_clip)")
+                           "checkpoint is intact; try a lower lr or grad_clip)",
+                           step=step + 1, term=bad[0])
 
 
 @contextmanager
@@ -141,6 +142,8 @@ def train(cfg: RunConfig, out: str | Path, *, resume: bool = False) -> dict:
     if not resume:
         check_new_run_dir(out)
     device = resolve_device(tc.device)
+    if tc.threads:
+        torch.set_num_threads(tc.threads)
     if tc.deterministic:
         torch.use_deterministic_algorithms(True)
         torch.backends.cudnn.benchmark = False
@@ -149,6 +152,9 @@ def train(cfg: RunConfig, out: str | Path, *, resume: bool = False) -> dict:
     data.batch(0, tc.batch_size, tc.seed)  # a batch larger than the data fails here, early
     torch.manual_seed(tc.seed)
     model = build_model(cfg.model, cfg.model_cfg, data.spec).to(device)
+    if tc.ema_decay > 0 and not model.ema_modules:
+        raise GenzooError(f"ema_decay={tc.ema_decay}: model {cfg.model!r} has no weights to "
+                          "average (EMA is for generators); leave ema_decay at 0")
     phases = model.phases
     assert phases, f"model {cfg.model} declares no phases"
     params = [list(model.phase_parameters(p)) for p in phases]

@@ -80,8 +80,9 @@ def load_run(run_dir: str | Path, *, ema: bool = True, device: str = "cpu"):
         raise GenzooError(f"{str(run_dir / 'config.yaml')!r} has no data spec")
     import torch
 
-    torch.manual_seed(0)
-    model = build_model(cfg.model, cfg.model_cfg, DataSpec.from_dict(spec_d))
+    with torch.random.fork_rng(devices=[]):  # the initial weights are overwritten anyway
+        torch.manual_seed(0)
+        model = build_model(cfg.model, cfg.model_cfg, DataSpec.from_dict(spec_d))
     used_ema = load_weights(model, ckpt, ema=ema)
     model.to(device).eval()
     info = f"{run_dir} {ckpt.name}" + (" (EMA)" if used_ema else "")

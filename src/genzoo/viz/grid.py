@@ -41,6 +41,11 @@ def scatter_image(points: torch.Tensor, path: str | Path, reference: torch.Tenso
         ax.scatter(r[:, 0], r[:, 1], s=2, c="#bbbbbb", label="data")
     p = points.detach().cpu().numpy()
     ax.scatter(p[:, 0], p[:, 1], s=3, c="#d62728", label="samples")
+    if reference is not None:  # fixed limits from the data: frames of a training GIF line up
+        lo, hi = r.min(0), r.max(0)
+        c, half = (lo + hi) / 2, (hi - lo).max() / 2 * 1.3 + 1e-6
+        ax.set_xlim(c[0] - half, c[0] + half)
+        ax.set_ylim(c[1] - half, c[1] + half)
     ax.set_aspect("equal")
     ax.set_title(title)
     ax.legend(loc="upper right", fontsize=7)
