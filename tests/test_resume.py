@@ -63,3 +63,28 @@ def test_incomplete_checkpoint_is_ignored(tmp_path):
     (run / "checkpoints" / "step-000004" / "COMPLETE").unlink()
     (run / "checkpoints" / ".tmp-step-000006").mkdir()
     assert latest_checkpoint(run).name == "step-000002"
+
+
+def test_linear_lr_decay_schedule_and_exact_resume(tmp_path):
+    from genzoo.config import TrainConfig
+    from genzoo.train.loop import lr_factor
+
+    tc = TrainConfig(steps=10, lr_decay="linear", lr_decay_start=0.4)
+    assert [lr_factor(s, tc) for s in (0, 3, 4, 7, 9, 10)] == pytest.approx(
+        [1.0, 1.0, 1.0, 0.5, 1 / 6, 0.0])
+    assert lr_factor(9, TrainConfig(steps=10)) == 1.0  # no decay by default
+
+    kw = dict(checkpoint_every=3, lr_decay="linear", lr_decay_start=0.25)
+    train(tiny_config("vae", steps=8, **kw), tmp_path / "full")
+    # the schedule depends on the run's total steps: simulate a crash of the same 8-step run
+    # after its step-3 checkpoint, then resume it
+    train(tiny_config("vae", steps=8, **kw), tmp_path / "part")
+    for s in ("step-000006", "step-000008"):
+        shutil.rmtree(tmp_path / "part" / "checkpoints" / s)
+    train(tiny_config("vae", steps=8, **kw), tmp_path / "part", resume=True)
+    a, b = _weights(tmp_path / "full"), _weights(tmp_path / "part")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    rows = [json.loads(x) for x in (tmp_path / "full" / "metrics.jsonl").read_text().splitlines()]
+    lrs = [r["lr"] for r in rows]  # logged after steps 2, 4, 6, 8: lr used at steps 1, 3, 5, 7
+    # decay starts at step int(0.25 * 8) = 2 and reaches 0 at step 8
+    assert lrs == pytest.approx([2e-4 * f for f in (1.0, 5 / 6, 3 / 6, 1 / 6)])

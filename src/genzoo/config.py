@@ -38,6 +38,8 @@ class TrainConfig:
     weight_decay: float = 0.0  # decoupled for adamw, L2 otherwise
     optimizer: Literal["adam", "adamw", "sgd", "rmsprop"] = "adam"  # per-phase optimizer type
     grad_clip: float = 0.0  # clip each phase's gradient norm to this (0: off)
+    lr_decay: Literal["none", "linear"] = "none"  # linear: lr falls to 0 at the last step ...
+    lr_decay_start: float = 0.5  # ... starting at this fraction of the run (CycleGAN: 0.5)
     ema_decay: float = 0.0  # EMA of the model's ema_modules (e.g. the generator); 0: off
     log_every: int = 50  # steps between metrics.jsonl / TensorBoard lines
     sample_every: int = 500  # steps between sample grids from fixed noise
@@ -57,6 +59,8 @@ class TrainConfig:
                 raise GenzooError(f"{name}={getattr(self, name)} must be at least 1")
         if not self.lr > 0:
             raise GenzooError(f"lr={self.lr} must be positive")
+        if not 0.0 <= self.lr_decay_start < 1.0:
+            raise GenzooError(f"lr_decay_start={self.lr_decay_start} must be in [0, 1)")
         for name in ("beta1", "beta2", "ema_decay"):
             v = getattr(self, name)
             if not 0.0 <= v < 1.0:

@@ -68,6 +68,17 @@ def make_optimizer(phase: Phase, params: list, tc: TrainConfig) -> torch.optim.O
     raise GenzooError(f"optimizer={kind!r} is not valid; choose adam, adamw, sgd, rmsprop")
 
 
+def lr_factor(step: int, tc: TrainConfig) -> float:
+    """Multiplier of every phase's base learning rate at `step` (a pure function of the step,
+    so a resumed run follows the same schedule)."""
+    if tc.lr_decay == "none":
+        return 1.0
+    start = int(tc.lr_decay_start * tc.steps)
+    if step < start:
+        return 1.0
+    return max(0.0, 1.0 - (step - start) / max(1, tc.steps - start))
+
+
 def _rng_state(device: torch.device) -> dict:
     state = {"torch": torch.get_rng_state()}
     if device.type == "cuda":
@@ -159,6 +170,7 @@ def train(cfg: RunConfig, out: str | Path, *, resume: bool = False) -> dict:
     assert phases, f"model {cfg.model} declares no phases"
     params = [list(model.phase_parameters(p)) for p in phases]
     opts = [make_optimizer(p, ps, tc) for p, ps in zip(phases, params)]
+    base_lrs = [o.param_groups[0]["lr"] for o in opts]
     ema = EMA(model, model.ema_modules, tc.ema_decay) if tc.ema_decay > 0 and model.ema_modules \
         else None
     # a parameter in no phase is frozen; in several phases it gets a gradient only in its own
@@ -201,6 +213,11 @@ def train(cfg: RunConfig, out: str | Path, *, resume: bool = False) -> dict:
         with _stop_on_signals() as stop:
             while step < tc.steps and not stop["stop"]:
                 model.set_progress(step)
+                if tc.lr_decay != "none":
+                    f = lr_factor(step, tc)
+                    for opt, lr in zip(opts, base_lrs):
+                        for group in opt.param_groups:
+                            group["lr"] = lr * f
                 batch = data.batch(step, tc.batch_size, tc.seed)
                 for phase, opt, ps, ids in zip(phases, opts, params, in_phase):
                     if step % phase.interval:
