@@ -303,7 +303,7 @@ def test_points_run(points_run, tmp_path, capsys):
     x = np.load(tmp_path / "pts.npy")
     assert x.shape == (50, 2) and np.isfinite(x).all()
     line = run_error(capsys, "plot", "manifold", points_run, "--out", tmp_path / "m.png")
-    assert "latent_dim=20" in line
+    assert "needs an image model" in line
 
 
 # ----------------------------------------------------------------------------- bad input: train
@@ -320,8 +320,10 @@ def test_points_run(points_run, tmp_path, capsys):
     (["vae", "--steps", "0"], ["steps=0 must be at least 1"]),
     (["vae", "--set", "lr=nan"], ["finite"]),
     (["vae", "--config", "nope.yaml"], ["does not exist"]),
-    (["vae", "--data", "8gaussians"], ["arch=conv needs image data"]),
-    (["dcgan", "--data", "8gaussians"], ["arch=dcgan needs image data"]),
+    (["vae", "--data", "8gaussians", "--set", "arch=conv"], ["arch=conv needs image data"]),
+    (["vae", "--data", "8gaussians", "--set", "decoder=bernoulli"], ["decoder=gaussian"]),
+    (["dcgan", "--data", "8gaussians"], ["image datasets (image_size)", "8gaussians"]),
+    (["gan", "--data", "8gaussians", "--set", "arch=dcgan"], ["arch=dcgan needs image data"]),
     (["dcgan", "--data", "digits", "--set", "image_size=12"],
      ["8, 16, 32, 64", "got 12"]),
     (["vae", "--data", "digits", "--set", "image_size=10"], ["divisible by 4", "10x10"]),

@@ -565,7 +565,7 @@ def _gp_params():
 def test_gradient_penalty_adds_weighted_term(loss, gp, arch):
     w = 3.0
     with_gp, d = make(arch, loss=loss, gp=gp, gp_weight=w)
-    without, _ = make(arch, loss=loss)
+    without, _ = make(arch, loss=loss, gp="none")
     without.load_state_dict(with_gp.state_dict())
     batch = batch_of(d)
     torch.manual_seed(7)
@@ -647,7 +647,7 @@ def test_weight_clipping(arch):
             assert torch.equal(p, before[n].clamp(-0.01, 0.01))
         else:
             assert torch.equal(p, before[n]), f"clipping changed {n}, not a D weight"
-    unclipped, _ = make(arch, loss="wgan")
+    unclipped, _ = make(arch, loss="wgan", clip=0.0)
     with torch.no_grad():
         for p in unclipped.parameters():
             p.fill_(0.5)
@@ -885,3 +885,22 @@ def test_ema_update_exact():
         assert not torch.equal(ema.shadow[f"generator.{k}"], p)
     for k, b in buffers.items():
         assert torch.equal(ema.shadow[f"generator.{k}"], b)
+
+
+def test_loss_implies_its_defining_penalty_and_clipping():
+    # wgan-gp and dragan are defined by their penalties, wgan by weight clipping: 'auto'/None
+    # give them, an explicit value overrides
+    assert make("mlp", loss="wgan-gp")[0].cfg.penalty == "wgan-gp"
+    assert make("mlp", loss="dragan")[0].cfg.penalty == "dragan"
+    assert make("mlp", loss="nsgan")[0].cfg.penalty == "none"
+    assert make("mlp", loss="wgan-gp", gp="none")[0].cfg.penalty == "none"
+    assert make("mlp", loss="lsgan", gp="r1")[0].cfg.penalty == "r1"
+    assert make("mlp", loss="wgan")[0].cfg.weight_clip == 0.01
+    assert make("mlp", loss="hinge")[0].cfg.weight_clip == 0.0
+    assert make("mlp", loss="wgan", clip=0.05)[0].cfg.weight_clip == 0.05
+    model, _ = make("mlp", loss="wgan")
+    with torch.no_grad():
+        for p in model.discriminator.parameters():
+            p.fill_(0.5)
+    model.post_step("D")
+    assert all((p == 0.01).all() for p in model.discriminator.parameters())

@@ -86,7 +86,8 @@ def test_importance_sampling_bound_tightens_with_k():
 
 
 def test_kl_warmup_schedule():
-    model = VAE(VAEConfig(arch="mlp", hidden=(4,), latent_dim=2, beta=4.0, kl_warmup=100),
+    model = VAE(VAEConfig(arch="mlp", hidden=(4,), latent_dim=2, beta=4.0, kl_warmup=100,
+                          decoder="gaussian"),
                 DataSpec("points", (2,)))
     model.set_progress(0)
     assert model.kl_weight == 0.0

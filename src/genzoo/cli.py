@@ -126,7 +126,7 @@ def cmd_list(args) -> None:
         print(f"  {name:16s} {m.description}")
 
 
-def cmd_train(args) -> None:
+def cmd_train(args) -> int:
     from genzoo.config import build_config, parse_set
     from genzoo.train import train
     from genzoo.train.rundir import read_run_config
@@ -164,6 +164,11 @@ def cmd_train(args) -> None:
     samples = sorted((out / "samples").glob("*.png"))
     if samples:
         print(f"latest samples: {samples[-1]}")
+    if result["stopped"]:
+        print(f"genzoo: interrupted; continue with: genzoo train {args.model} --out {args.out} "
+              "--resume", file=sys.stderr)
+        return 130
+    return 0
 
 
 def _preset_models(model: str) -> set[str]:
@@ -277,14 +282,14 @@ COMMANDS = {"list": cmd_list, "train": cmd_train, "sample": cmd_sample, "eval": 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        COMMANDS[args.command](args)
+        rc = COMMANDS[args.command](args)
     except GenzooError as e:
         print(f"genzoo: error: {e}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("genzoo: interrupted", file=sys.stderr)
         return 130
-    return 0
+    return rc or 0
 
 
 if __name__ == "__main__":

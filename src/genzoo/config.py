@@ -332,6 +332,8 @@ def build_config(model: str, *, config_file: str | None = None,
         apply_overrides(cfg, _flatten(preset[kind], f"preset {model} ({kind} data)"))
     if file_d:
         apply_overrides(cfg, _flatten(file_d, str(config_file)))
+        if file_d.get(kind):
+            apply_overrides(cfg, _flatten(file_d[kind], f"{config_file} ({kind} data)"))
     apply_overrides(cfg, list(overrides))
     cfg.check()
     return cfg
@@ -344,7 +346,7 @@ def _data_kind(preset: dict, file_d: dict, overrides) -> str | None:
     name = (preset.get("data") or {}).get("name")
     name = (file_d.get("data") or {}).get("name", name)
     for k, v in overrides:
-        if k in ("data.name",):
+        if k in ("data.name", "name"):
             name = v
     _ensure_loaded()
     entry = DATASETS.get(name)

@@ -31,8 +31,8 @@ def latent_dims(runs: list[str], out: str, *, dims: str = "2,5,10,20",
         runs = []
         for d in sizes:
             run = Path(train_dir) / f"latent-{d}"
-            cfg = build_config("vae", overrides=[("data.name", data), ("train.steps", steps),
-                                                 ("model.latent_dim", d)] + parse_set(sets))
+            cfg = build_config("vae", overrides=[("data.name", data), ("train.steps", steps)]
+                               + parse_set(sets) + [("model.latent_dim", d)])
             ckpt = latest_checkpoint(run)
             if (run / "config.yaml").is_file():  # reuse only a run of exactly this config
                 if read_run_config(run).to_dict() != cfg.to_dict():

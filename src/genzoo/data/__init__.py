@@ -100,6 +100,12 @@ def load_dataset(cfg: DataConfig, split: str = "train") -> TensorData:
     entry = DATASETS[cfg.name]
     data = entry.loader(cfg, split)
     if data.spec.kind != "image":
+        used = [k for k in ("image_size", "channels", "limit") if getattr(cfg, k) is not None]
+        used += ["binarize"] if cfg.binarize != "none" else []
+        if used:
+            raise GenzooError(f"settings for image datasets ({', '.join(used)}) do not apply "
+                              f"to {cfg.name}, which holds {data.spec.kind} data; leave them "
+                              "unset")
         return data
     x, y = data.x, data.y
     if cfg.limit is not None:

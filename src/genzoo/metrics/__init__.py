@@ -88,7 +88,7 @@ def evaluate(run_dir, names: list[str], *, n: int | None = None, seed: int = 0,
     model, cfg, info = load_run(run_dir, ema=ema, device=device)
     ctx = EvalContext(model, cfg, torch.device(device), n=n, seed=seed, batch_size=batch_size,
                       options=options or {})
-    results = {m.name: m.fn(ctx) for m in metrics}
+    results = {m.name: {**m.fn(ctx), "checkpoint": info} for m in metrics}
     out_dir = Path(run_dir) / "eval"
     out_dir.mkdir(exist_ok=True)
     path = out_dir / "metrics.json"

@@ -38,7 +38,9 @@ def nll(ctx: EvalContext) -> dict:
         x = batch["x"][: n - count].to(ctx.device)
         if len(x) == 0:
             break
-        lp = model.log_prob(x, k=k, generator=g) if "k" in _params(model) else model.log_prob(x)
+        with torch.no_grad():
+            lp = (model.log_prob(x, k=k, generator=g) if "k" in _params(model)
+                  else model.log_prob(x))
         total += float(lp.double().sum())
         count += len(x)
         if count >= n:

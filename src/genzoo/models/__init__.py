@@ -48,8 +48,12 @@ def load_model(path: str | Path, map_location: str = "cpu") -> GenerativeModel:
     cls = get_model_class(meta["genzoo_model"])
     cfg = coerce_dataclass(cls.Config, json.loads(meta["config"]), str(path))
     model = cls(cfg, DataSpec.from_dict(json.loads(meta["spec"])))
-    model.load_state_dict(state)
-    return model.to(map_location)
+    try:
+        model.load_state_dict(state)
+    except RuntimeError:
+        raise GenzooError(f"{str(path)!r} does not hold a whole model (an ema.safetensors file "
+                          "holds only the averaged weights; load model.safetensors)") from None
+    return model.to(map_location).eval()
 
 
 __all__ = ["MODELS", "GenerativeModel", "Phase", "build_model", "get_model_class", "load_model",

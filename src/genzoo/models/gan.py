@@ -57,9 +57,12 @@ class GANConfig:
     pack: int = 1  # PacGAN: D judges `pack` samples at once (arXiv:1712.04086)
     # --- objective
     loss: str = "nsgan"  # objective by name; `genzoo list` shows the zoo
-    gp: Literal["none", "wgan-gp", "dragan", "r1"] = "none"  # gradient penalty, any loss
+    # gradient penalty, usable with any loss; auto: the one that defines the loss (wgan-gp,
+    # dragan), none otherwise
+    gp: Literal["auto", "none", "wgan-gp", "dragan", "r1"] = "auto"
     gp_weight: float = 10.0  # lambda of WGAN-GP/DRAGAN; gamma of R1 (applied as gamma/2)
-    clip: float = 0.0  # clip D's weights to [-clip, clip] after each step (WGAN: 0.01)
+    clip: float | None = None  # clip D's weights to [-clip, clip] after each step; None: 0.01
+    #                            for wgan (its Lipschitz constraint), off otherwise
     n_critic: int = 1  # D steps per G step
     # --- tricks
     latent: Literal["gaussian", "sphere"] = "gaussian"  # sphere: z normalised to radius sqrt(nz)
@@ -100,7 +103,8 @@ class GANConfig:
         for k in ("label_smoothing", "label_flip", "replay_prob"):
             if not 0 <= getattr(self, k) < 1:
                 raise GenzooError(f"{k}={getattr(self, k)} must be in [0, 1)")
-        if min(self.gp_weight, self.clip, self.instance_noise, self.replay, self.margin) < 0:
+        if min(self.gp_weight, self.clip or 0.0, self.instance_noise, self.replay,
+               self.margin) < 0:
             raise GenzooError("gp_weight, clip, instance_noise, replay and margin must be >= 0")
         if self.data_scale <= 0:
             raise GenzooError(f"data_scale={self.data_scale} must be positive")
@@ -114,6 +118,21 @@ class GANConfig:
         if kind == "energy" and (self.minibatch != "none" or self.feature_matching):
             raise GenzooError(f"{self.loss} has an autoencoder discriminator; minibatch layers "
                               "and feature matching need a classifier discriminator")
+
+
+    @property
+    def penalty(self) -> str:
+        """The gradient penalty in force ('auto' resolved)."""
+        if self.gp != "auto":
+            return self.gp
+        return self.loss if self.loss in ("wgan-gp", "dragan") else "none"
+
+    @property
+    def weight_clip(self) -> float:
+        """The weight-clipping bound in force (None resolved)."""
+        if self.clip is not None:
+            return self.clip
+        return 0.01 if self.loss == "wgan" else 0.0
 
 
 BCE_LOSSES = {"nsgan", "gan", "dragan", "cgan", "acgan", "infogan"}
@@ -202,10 +221,11 @@ class GAN(GenerativeModel):
             self.noise_std = c.instance_noise * max(0.0, 1.0 - step / c.instance_noise_steps)
 
     def post_step(self, phase: str) -> None:
-        if phase == "D" and self.cfg.clip > 0:  # WGAN's Lipschitz constraint by weight clipping
+        c = self.cfg.weight_clip
+        if phase == "D" and c > 0:  # WGAN's Lipschitz constraint by weight clipping
             with torch.no_grad():
                 for p in self.discriminator.parameters():
-                    p.clamp_(-self.cfg.clip, self.cfg.clip)
+                    p.clamp_(-c, c)
 
     # --- latents and conditioning ------------------------------------------------------------
     def latent(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -331,9 +351,9 @@ class GAN(GenerativeModel):
             aux = F.cross_entropy(self.aux(feat_r), y) + F.cross_entropy(self.aux(feat_f), y_fake)
             loss = loss + c.aux_weight * aux
             logs["aux"] = aux.detach()
-        if c.gp != "none":
+        if c.penalty != "none":
             gp = self._penalty(real, fake, y, y_fake)
-            loss = loss + gp * (c.gp_weight / 2 if c.gp == "r1" else c.gp_weight)
+            loss = loss + gp * (c.gp_weight / 2 if c.penalty == "r1" else c.gp_weight)
             logs["gp"] = gp.detach()
         if obj.kind == "logit":
             logs["d_real"] = torch.sigmoid(out_r).mean().detach()
@@ -347,10 +367,10 @@ class GAN(GenerativeModel):
 
         def D(x, labels):  # the penalty differentiates D's output w.r.t. its data input
             return self.d_out(x, labels)[0]
-        if c.gp == "wgan-gp":
+        if c.penalty == "wgan-gp":
             same = y if hasattr(self, "embed_d") else None  # interpolate under the real labels
             return penalties.wgan_gp(lambda x: D(x, same), real, fake)
-        if c.gp == "dragan":
+        if c.penalty == "dragan":
             return penalties.dragan(lambda x: D(x, y), real)
         return penalties.r1(lambda x: D(x, y), real)
 

@@ -110,6 +110,9 @@ class VAE(GenerativeModel):
         super().__init__(cfg, spec)
         cfg.check()
         L, D = cfg.latent_dim, spec.dim
+        if cfg.decoder == "bernoulli" and spec.kind != "image":
+            raise GenzooError("decoder=bernoulli models pixel intensities; use decoder=gaussian "
+                              f"for {spec.kind} data")
         if cfg.arch == "conv":
             if spec.kind != "image":
                 raise GenzooError("arch=conv needs image data; use arch=mlp for points")

@@ -57,15 +57,22 @@ def save_checkpoint(root: Path, step: int, model, ema: dict | None, trainer_stat
     for f in tmp.iterdir():
         _fsync(f)
     _fsync(tmp)
-    if final.exists():  # a checkpoint of the same step (e.g. re-written after a resume)
-        shutil.rmtree(final)
+    old = None
+    if final.exists():  # a checkpoint of the same step (re-written after a resume): move it
+        old = root / f".old-step-{step:06d}"  # aside, so some copy exists at every moment
+        if old.exists():
+            shutil.rmtree(old)
+        os.replace(final, old)
     os.replace(tmp, final)
     _fsync(root)
+    if old is not None:
+        shutil.rmtree(old)
     return final
 
 
 def list_checkpoints(root: Path) -> list[tuple[int, Path]]:
     """Complete checkpoints, oldest first."""
+    root = Path(root)
     if not root.is_dir():
         return []
     out = []

@@ -49,6 +49,8 @@ def write_config(out: Path, cfg: RunConfig, spec: DataSpec) -> None:
 
 def read_run_config(run_dir: Path) -> RunConfig:
     path = Path(run_dir) / "config.yaml"
+    if Path(run_dir).is_file():
+        raise GenzooError(f"{str(run_dir)!r} is a file, not a run directory")
     if not Path(run_dir).is_dir():
         raise GenzooError(f"run directory {str(run_dir)!r} does not exist")
     if not path.is_file():
