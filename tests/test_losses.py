@@ -292,13 +292,17 @@ def test_presets_hold_the_papers_settings(data):
     from genzoo.config import build_config
 
     # WGAN, Algorithm 1 (arXiv:1701.07875): alpha = 0.00005, c = 0.01, n_critic = 5, RMSProp
+    # on images the papers' step sizes; the 2-D lab's 6,000-step budget takes larger ones
+    images = data == "mnist5k"
     w = build_config("wgan", overrides=[("data.name", data)])
-    assert (w.train.lr, w.train.optimizer) == (5e-5, "rmsprop")
+    assert w.train.optimizer == "rmsprop" and (w.train.beta1, w.train.beta2) == (0.0, 0.99)
+    assert w.train.lr == (5e-5 if images else 5e-4)
     assert (w.model_cfg.n_critic, w.model_cfg.weight_clip, w.model_cfg.loss) == (5, 0.01, "wgan")
     # WGAN-GP, Algorithm 1 (arXiv:1704.00028): lambda = 10, n_critic = 5, Adam(1e-4, 0, 0.9)
     g = build_config("wgan-gp", overrides=[("data.name", data)])
-    assert (g.train.lr, g.train.beta1, g.train.beta2, g.train.optimizer) == (1e-4, 0.0, 0.9,
-                                                                             "adam")
+    assert g.train.optimizer == "adam" and g.train.beta2 == 0.9
+    if images:
+        assert (g.train.lr, g.train.beta1) == (1e-4, 0.0)
     assert (g.model_cfg.n_critic, g.model_cfg.penalty, g.model_cfg.gp_weight) == (5, "wgan-gp",
                                                                                 10.0)
     assert g.model_cfg.weight_clip == 0.0  # the penalty replaces weight clipping
@@ -306,7 +310,9 @@ def test_presets_hold_the_papers_settings(data):
     # DRAGAN (arXiv:1705.07215; the authors' code: lambda = 10, Adam(1e-4, 0.5, 0.9))
     d = build_config("dragan", overrides=[("data.name", data)])
     assert (d.model_cfg.penalty, d.model_cfg.gp_weight) == ("dragan", 10.0)
-    assert (d.train.lr, d.train.beta1, d.train.beta2) == (1e-4, 0.5, 0.9)
+    assert (d.train.beta1, d.train.beta2) == (0.5, 0.9)
+    if images:
+        assert d.train.lr == 1e-4
     # every loss of the zoo has a preset that selects it (minimax under its own name)
     from genzoo.config import preset_names
 
