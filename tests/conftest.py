@@ -38,3 +38,88 @@ def _few_threads():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(n)
+
+
+# ----------------------------------------------------------------------------- contract checks
+# shared by test_contract (every registered model) and test_gan (every GAN variant)
+
+def only_phase_grads(model, phase) -> set[int]:
+    """What the trainer does before a phase: only that phase's parameters collect gradients."""
+    mine = {id(p) for p in model.phase_parameters(phase)}
+    for p in model.parameters():
+        p.requires_grad_(id(p) in mine)
+        p.grad = None
+    return mine
+
+
+def check_loss_terms(model, batch) -> None:
+    """Every phase returns a scalar 'loss' with a graph and detached, finite scalar logs."""
+    assert model.phases, "a model needs at least one phase"
+    try:
+        for phase in model.phases:
+            only_phase_grads(model, phase)
+            terms = model.loss(batch, phase.name)
+            assert "loss" in terms, f"phase {phase.name} returned no 'loss'"
+            assert terms["loss"].dim() == 0 and terms["loss"].requires_grad
+            for k, v in terms.items():
+                assert v.dim() == 0, f"{phase.name}/{k} is not a scalar"
+                assert torch.isfinite(v), f"{phase.name}/{k} is not finite"
+                if k != "loss":
+                    assert not v.requires_grad, f"logging term {phase.name}/{k} is not detached"
+    finally:
+        for p in model.parameters():
+            p.requires_grad_(True)
+
+
+def check_phase_gradients(model, batch, step_optimizers: bool = False) -> None:
+    """In its phase every parameter of that phase gets a non-zero gradient and no other one
+    any; with step_optimizers, the phase's optimizer moves exactly its parameters."""
+    from genzoo.train.loop import make_optimizer
+
+    names = {id(p): n for n, p in model.named_parameters()}
+    covered: set[int] = set()
+    try:
+        for phase in model.phases:
+            mine = only_phase_grads(model, phase)
+            assert mine, f"phase {phase.name} has no parameters"
+            covered |= mine
+            model.loss(batch, phase.name)["loss"].backward()
+            for p in model.parameters():
+                n = names[id(p)]
+                if id(p) in mine:
+                    assert p.grad is not None, f"{n} got no gradient in phase {phase.name}"
+                    assert p.grad.abs().sum() > 0, f"{n} has a zero gradient in {phase.name}"
+                else:
+                    assert p.grad is None, f"{n} got a gradient in phase {phase.name}"
+            if step_optimizers:
+                before = {id(p): p.detach().clone() for p in model.parameters()}
+                make_optimizer(phase, list(model.phase_parameters(phase)),
+                               TrainConfig(lr=1e-2)).step()
+                for p in model.parameters():
+                    moved = not torch.equal(before[id(p)], p.detach())
+                    assert moved == (id(p) in mine), f"{names[id(p)]} moved={moved} in " \
+                                                     f"phase {phase.name}"
+    finally:
+        for p in model.parameters():
+            p.requires_grad_(True)
+    assert covered == set(names), "some parameters are in no phase"
+
+
+def check_save_load(model, path) -> None:
+    """safetensors save -> load_model rebuilds the same model: state and samples identical."""
+    from genzoo.models import load_model
+
+    with torch.no_grad():  # away from the initial values, so the check means something
+        for p in model.parameters():
+            p.add_(0.01 * torch.randn_like(p))
+    model.save(path)
+    loaded = load_model(path)
+    assert type(loaded) is type(model) and loaded.cfg == model.cfg
+    a, b = model.state_dict(), loaded.state_dict()
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+    model.eval()
+    loaded.eval()
+    g1, g2 = torch.Generator().manual_seed(1), torch.Generator().manual_seed(1)
+    assert torch.equal(model.sample(3, generator=g1), loaded.sample(3, generator=g2))

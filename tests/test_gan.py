@@ -12,7 +12,13 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import tiny_config
+from conftest import (
+    check_loss_terms,
+    check_phase_gradients,
+    check_save_load,
+    only_phase_grads,
+    tiny_config,
+)
 from torch import nn
 
 from genzoo.config import RunConfig, TrainConfig, apply_overrides
@@ -80,15 +86,6 @@ def phase(model, name: str):
 
 def modules_of(module: nn.Module, *types) -> list[nn.Module]:
     return [m for m in module.modules() if isinstance(m, types)]
-
-
-def only_phase_grads(model, ph) -> set[int]:
-    """What the trainer does before a phase: only that phase's parameters collect gradients."""
-    mine = {id(p) for p in model.phase_parameters(ph)}
-    for p in model.parameters():
-        p.requires_grad_(id(p) in mine)
-        p.grad = None
-    return mine
 
 
 # ------------------------------------------------------------------- the variants under test
@@ -192,44 +189,15 @@ def test_every_loss_is_covered_on_both_networks():
 @pytest.mark.parametrize("arch,over", _params())
 def test_loss_terms(arch, over):
     model, d = make_variant(arch, over)
-    batch = batch_of(d)
     assert [p.name for p in model.phases] == ["D", "G"]
-    for ph in model.phases:
-        only_phase_grads(model, ph)
-        terms = model.loss(batch, ph.name)
-        assert "loss" in terms, f"phase {ph.name} returned no 'loss'"
-        assert terms["loss"].dim() == 0 and terms["loss"].requires_grad
-        for k, v in terms.items():
-            assert v.dim() == 0, f"{ph.name}/{k} is not a scalar"
-            assert torch.isfinite(v), f"{ph.name}/{k} is not finite"
-            if k != "loss":
-                assert not v.requires_grad, f"logging term {ph.name}/{k} must be detached"
+    check_loss_terms(model, batch_of(d))
 
 
 @pytest.mark.parametrize("arch,over", _params())
 def test_phase_gradients(arch, over):
     """In its phase every parameter of that phase gets a non-zero gradient, no other one any."""
     model, d = make_variant(arch, over)
-    batch = batch_of(d)
-    names = {id(p): n for n, p in model.named_parameters()}
-    covered: set[int] = set()
-    try:
-        for ph in model.phases:
-            mine = only_phase_grads(model, ph)
-            assert mine, f"phase {ph.name} has no parameters"
-            covered |= mine
-            model.loss(batch, ph.name)["loss"].backward()
-            for p in model.parameters():
-                n = names[id(p)]
-                if id(p) in mine:
-                    assert p.grad is not None, f"{n} got no gradient in phase {ph.name}"
-                    assert p.grad.abs().sum() > 0, f"{n} has a zero gradient in {ph.name}"
-                else:
-                    assert p.grad is None, f"{n} got a gradient in phase {ph.name}"
-    finally:
-        for p in model.parameters():
-            p.requires_grad_(True)
-    assert covered == set(names), "some parameters are in no phase"
+    check_phase_gradients(model, batch_of(d))
 
 
 @pytest.mark.parametrize("arch,over", _params())
@@ -251,22 +219,9 @@ def test_sample_shape_and_determinism(arch, over):
 def test_save_load_round_trip(arch, over, tmp_path):
     model, d = make_variant(arch, over)
     model.loss(batch_of(d), "D")  # fills a replay buffer, moves running stats
-    with torch.no_grad():
-        for p in model.parameters():  # away from the initial values: the check means something
-            p.add_(0.01 * torch.randn_like(p))
-        if hasattr(model, "k"):
-            model.k.fill_(0.37)
-    model.save(tmp_path / "model.safetensors")
-    loaded = load_model(tmp_path / "model.safetensors")
-    assert type(loaded) is GAN and loaded.cfg == model.cfg
-    a, b = model.state_dict(), loaded.state_dict()
-    assert a.keys() == b.keys()
-    for k in a:
-        assert torch.equal(a[k], b[k]), k
-    model.eval()
-    loaded.eval()
-    g1, g2 = torch.Generator().manual_seed(1), torch.Generator().manual_seed(1)
-    assert torch.equal(model.sample(3, generator=g1), loaded.sample(3, generator=g2))
+    if hasattr(model, "k"):
+        model.k.fill_(0.37)
+    check_save_load(model, tmp_path / "model.safetensors")
 
 
 def _train_params():
