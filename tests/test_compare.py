@@ -318,3 +318,15 @@ def test_cli_bad_input(tmp_path, argv, match):
     with pytest.raises(GenzooError, match=match):
         cmd_compare(parse("compare", *argv, "--out", tmp_path / "c"))
     assert not (tmp_path / "c").exists()
+
+
+def test_integer_results_are_columns_and_protocol_facts_are_not():
+    from genzoo.report.compare import _summary
+
+    runs = [{"status": "ok", "wall_s": 1.0, "images_per_s": 10.0,
+             "metrics": {"modes": {"modes_covered": c, "modes_total": 8, "n": 2500,
+                                   "high_quality_fraction": q, "units": "x"}}}
+            for c, q in ((8, 0.9), (6, 0.7))]
+    m = _summary(runs)["metrics"]
+    assert set(m) == {"modes.modes_covered", "modes.high_quality_fraction"}
+    assert m["modes.modes_covered"]["mean"] == 7.0

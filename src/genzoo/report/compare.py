@@ -182,14 +182,20 @@ def _stats(values: list[float]) -> dict | None:
             "n": len(a)}
 
 
+# metric outputs that describe how a number was measured rather than what was measured
+PROTOCOL_KEYS = {"n", "dims", "importance_samples", "n_sigma", "min_count", "modes_total"}
+
+
 def _summary(runs: list[dict]) -> dict:
     ok = [r for r in runs if r["status"] != "diverged"]
     vals: dict[str, list[float]] = {}
     for r in ok:
         for m, d in r["metrics"].items():
             for k, v in d.items():
-                if isinstance(v, float):  # ints (n, dims, k) and strings are protocol facts
-                    vals.setdefault(f"{m}.{k}", []).append(v)
+                # results are numbers; the protocol (n, dims, k, thresholds) and strings are not
+                if isinstance(v, (int, float)) and not isinstance(v, bool) \
+                        and k not in PROTOCOL_KEYS:
+                    vals.setdefault(f"{m}.{k}", []).append(float(v))
     return {"seeds": len(runs), "diverged": len(runs) - len(ok),
             "metrics": {k: _stats(v) for k, v in vals.items()},
             "wall_s": _stats([r["wall_s"] for r in ok if r["wall_s"] is not None]),
