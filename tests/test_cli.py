@@ -571,3 +571,25 @@ def test_plot_latent_dims_trains_missing_runs(tmp_path, capsys):
 def test_plot_latent_dims_rejects_gan_runs(dcgan_run, tmp_path, capsys):
     line = run_error(capsys, "plot", "latent-dims", dcgan_run, "--out", tmp_path / "x.png")
     assert "dcgan" in line
+
+
+# ----------------------------------------------------------------------------- GAN figures
+
+def test_plot_interpolation_gif_and_decision(vae_run, tmp_path, capsys):
+    out = tmp_path / "interp.png"
+    run_ok(capsys, "plot", "interpolation", vae_run, "--out", out, "--rows", 2, "--steps", 5)
+    w, h = Image.open(out).size
+    assert (w, h) == (5 * 8 + 6 * 2, 2 * 8 + 3 * 2)  # 8x8 digits in a padded 2x5 grid
+    gif = tmp_path / "train.gif"
+    run_ok(capsys, "plot", "training-gif", vae_run, "--out", gif)
+    assert Image.open(gif).n_frames == 2  # samples at steps 2 and 4
+    ring = tmp_path / "ring"
+    run_ok(capsys, "train", "gan", "--data", "8gaussians", "--out", ring, "--steps", 3,
+           "--set", "hidden=8", "--set", "batch_size=32", "--set", "n_samples=50")
+    run_ok(capsys, "plot", "decision", ring, "--out", tmp_path / "d.png", "--n", 50)
+    assert Image.open(tmp_path / "d.png").size[0] > 100
+    run_ok(capsys, "eval", ring, "--metrics", "modes", "--n", 200)
+    got = json.loads((ring / "eval" / "metrics.json").read_text())["metrics"]["modes"]
+    assert got["modes_total"] == 8 and got["n"] == 200
+    line = run_error(capsys, "plot", "decision", vae_run, "--out", tmp_path / "e.png")
+    assert "2-D points" in line
