@@ -22,6 +22,6 @@ wait
 wait
 # every objective on images: half-width DCGAN networks, 1,000 steps (no image metric yet:
 # wall time, images/s, divergence, and the fixed-noise sample grids)
-unset OMP_NUM_THREADS
 "$BIN/genzoo" compare minimax nsgan lsgan wgan wgan-gp dragan hinge ebgan began cgan acgan \
-  infogan --data mnist5k --steps 1000 --seeds 0 --set ngf=32 --set ndf=32 --out runs/zoo-mnist
+  infogan --data mnist5k --steps 1000 --seeds 0 --set ngf=32 --set ndf=32 --set threads=1 \
+  --out runs/zoo-mnist
