@@ -55,3 +55,17 @@ def test_sample_shape_range_and_determinism(name):
 def test_save_load_round_trip(name, tmp_path):
     cfg, data, model = _setup(name)
     check_save_load(model, tmp_path / "model.safetensors")
+
+
+def test_a_model_missing_part_of_the_contract_cannot_be_built():
+    from genzoo.data.base import DataSpec
+    from genzoo.models.base import GenerativeModel
+
+    class NoSample(GenerativeModel):
+        phases = ()
+
+        def loss(self, batch, phase):
+            return {}
+
+    with pytest.raises(TypeError, match="sample"):
+        NoSample(None, DataSpec("points", (2,)))

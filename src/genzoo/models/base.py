@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from abc import ABCMeta, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,7 +42,7 @@ class Phase:
     optimizer: str | None = None  # None: train.optimizer
 
 
-class GenerativeModel(nn.Module):
+class GenerativeModel(nn.Module, metaclass=ABCMeta):
     name: ClassVar[str] = ""  # set by @register_model
     description: ClassVar[str] = ""  # one line for `genzoo list`
     Config: ClassVar[type]
@@ -56,17 +57,19 @@ class GenerativeModel(nn.Module):
         self.cfg = cfg
         self.spec = spec
 
-    # --- the contract -------------------------------------------------------------------------
+    # --- the contract: abstract, so a model missing one cannot even be built ------------------
     @property
+    @abstractmethod
     def phases(self) -> tuple[Phase, ...]:
-        raise NotImplementedError  # every concrete model defines its phases
+        """The optimisation phases, in the order the trainer runs them within a step."""
 
+    @abstractmethod
     def loss(self, batch: dict[str, torch.Tensor], phase: str) -> dict[str, torch.Tensor]:
-        raise NotImplementedError
+        """{"loss": scalar to minimise in `phase`, other detached scalars to log}."""
 
-    @torch.no_grad()
+    @abstractmethod
     def sample(self, n: int, *, generator: torch.Generator | None = None, **cond) -> torch.Tensor:
-        raise NotImplementedError
+        """n examples in data space (images in [-1, 1]); no gradients needed."""
 
     def set_progress(self, step: int) -> None:
         """Called by the trainer before every step (schedules, annealing, fade-in)."""
