@@ -45,14 +45,7 @@ def register_metric(name: str, description: str):
 
 
 def _ensure_loaded() -> None:
-    import importlib
-
-    for mod in ("nll", "modes"):  # importing a metric module registers it
-        try:
-            importlib.import_module(f"genzoo.metrics.{mod}")
-        except ModuleNotFoundError as e:
-            if e.name != f"genzoo.metrics.{mod}":
-                raise
+    from genzoo.metrics import modes, nll  # noqa: F401  (importing a metric registers it)
 
 
 def get_metric(name: str) -> Metric:
