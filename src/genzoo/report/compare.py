@@ -19,8 +19,6 @@ value: `hidden=64,64`). Settings are applied in this order, later ones winning: 
 
 from __future__ import annotations
 
-import base64
-import html
 import json
 import re
 import sys
@@ -33,6 +31,7 @@ import torch
 
 from genzoo.config import RunConfig, build_config, parse_set
 from genzoo.errors import GenzooError, TrainingDiverged
+from genzoo.report import page as P
 
 Log = Callable[[str], None]
 # the comparison itself fixes these; a config or --set may not change them
@@ -202,8 +201,7 @@ def _summary(runs: list[dict]) -> dict:
             "images_per_s": _stats([r["images_per_s"] for r in ok if r["images_per_s"]])}
 
 
-def _num(x: float) -> str:
-    return f"{x:.0f}" if 1e3 <= abs(x) < 1e7 else f"{x:.4g}"
+_num = P.num
 
 
 def _fmt(s: dict | None) -> str:
@@ -280,34 +278,24 @@ def _markdown(rows: list[dict]) -> str:
 
 
 def _html(rows: list[dict], meta: dict, out: Path) -> str:
-    e = html.escape
+    """The comparison page, through the same page code as `genzoo report`."""
     head, body = _table(rows)
-    table = ("<table><tr>" + "".join(f"<th>{e(c)}</th>" for c in head) + "</tr>"
-             + "".join("<tr>" + "".join(f"<td>{e(c)}</td>" for c in line) + "</tr>"
-                       for line in body) + "</table>")
     figs = []
     for r in rows:
-        if r.get("picture"):
-            data = base64.b64encode((out / "samples" / r["picture"]).read_bytes()).decode()
-            img = f'<img src="data:image/png;base64,{data}" alt="{e(r["label"])}">'
-        else:
-            img = "<p>(no picture)</p>"
-        figs.append(f"<figure>{img}<figcaption><b>{e(r['label'])}</b><br>"
-                    f"{e(r['picture_note'])}</figcaption></figure>")
-    configs = "".join(f"<details><summary>{e(r['label'])}</summary><pre>"
-                      f"{e(json.dumps(r['config'], indent=1))}</pre></details>" for r in rows)
-    notes = "".join(f"<li>{e(n)}</li>" for n in _notes(rows))
-    style = ("body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
-             "td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}"
-             "figure{display:inline-block;margin:8px;vertical-align:top}"
-             "img{image-rendering:pixelated;width:256px}")
-    return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>genzoo compare</title>"
-            f"<style>{style}</style></head><body><h1>genzoo compare</h1>"
-            f"<pre>{e(meta['command'] or '(called from Python)')}\n"
-            f"{e(json.dumps({k: v for k, v in meta.items() if k != 'command'}))}</pre>{table}"
-            + (f"<ul>{notes}</ul>" if notes else "")
-            + "<h2>Samples (first seed, fixed noise)</h2>" + "".join(figs)
-            + f"<h2>Configurations</h2>{configs}</body></html>\n")
+        cap = f"<b>{P.esc(r['label'])}</b><br>{P.esc(r['picture_note'])}"
+        figs.append(P.figure((out / "samples" / r["picture"]).read_bytes(), "image/png", cap,
+                             alt=r["label"]) if r.get("picture") else
+                    f"<figure><p>(no picture)</p><figcaption>{cap}</figcaption></figure>")
+    notes = _notes(rows)
+    parts = [P.pre(f"{meta['command'] or '(called from Python)'}\n"
+                   + json.dumps({k: v for k, v in meta.items() if k != "command"})),
+             P.table(head, body, id="metric-table"),
+             *(["<ul>" + "".join(f"<li>{P.esc(n)}</li>" for n in notes) + "</ul>"] if notes
+               else []),
+             P.heading("Samples (first seed, fixed noise)"), "<div>" + "".join(figs) + "</div>",
+             P.heading("Configurations"),
+             *(P.details(r["label"], P.pre(json.dumps(r["config"], indent=1))) for r in rows)]
+    return P.document("genzoo compare", parts)
 
 
 def _write(rows: list[dict], out: Path, meta: dict) -> dict:
@@ -320,7 +308,7 @@ def _write(rows: list[dict], out: Path, meta: dict) -> dict:
     _write_grids(rows, pics, paths["grids"])
     table = _markdown(rows)
     paths["md"].write_text(table)
-    paths["html"].write_text(_html(rows, meta, out))
+    paths["html"].write_text(_html(rows, meta, out), encoding="utf-8")
     paths["json"].write_text(json.dumps({**meta, "rows": rows}, indent=1))
     return {"rows": rows, "table": table, "paths": {k: str(p) for k, p in paths.items()}}
 
