@@ -35,10 +35,24 @@ def _add_sample(sub) -> None:
 
 
 def _add_eval(sub) -> None:
-    p = sub.add_parser("eval", help="evaluate a run; writes RUN/eval/metrics.json")
-    p.add_argument("run", help="run directory")
-    p.add_argument("--metrics", default="nll", help="comma-separated metric names")
-    p.add_argument("--n", type=int, help="number of examples (default: the whole test split)")
+    p = sub.add_parser("eval", help="evaluate a run (writes RUN/eval/metrics.json) or given "
+                       "samples (--samples PATH --data DATASET)")
+    p.add_argument("run", nargs="?", help="run directory (or use --samples)")
+    p.add_argument("--metrics", default="nll",
+                   help="comma-separated metric names: fid,kid,is,pr,swd,msssim,nn,nll,modes")
+    p.add_argument("--n", type=int, help="generated samples for image metrics (default 5000) "
+                   "or test examples for nll (default: the whole test split)")
+    p.add_argument("--features", help="feature extractor of fid/kid/is/pr/nn: a classifier "
+                   "directory (genzoo train classifier) or 'inception' (default: the dataset's "
+                   "registered classifier)")
+    p.add_argument("--inception-weights", help="local file of the FID Inception weights "
+                   "(pt_inception-2015-12-05)")
+    p.add_argument("--samples", help="evaluate these images instead of a run: a .npy array "
+                   "in [-1, 1] or [0, 255], or a folder of images (needs --data)")
+    p.add_argument("--data", help="dataset the --samples are compared with (its train split)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="with --samples: dataset settings, e.g. --set image_size=32")
+    p.add_argument("--out", help="with --samples: directory for metrics.json and pictures")
     p.add_argument("--k", type=int, default=500, help="importance samples for VAE likelihoods")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--batch-size", type=int, default=250)
@@ -84,6 +98,14 @@ def _add_plot(sub) -> None:
     s.add_argument("--seed", type=int, default=0)
 
 
+def _add_report(sub) -> None:
+    p = sub.add_parser("report", help="one self-contained HTML page for a run, or several compared")
+    p.add_argument("runs", nargs="+", metavar="RUN", help="run directories (several: a comparison)")
+    p.add_argument("--out", help="HTML file (default for one run: RUN/report.html)")
+    p.add_argument("--interp", help="interpolation mode for every run: lerp or slerp (default: "
+                   "lerp for the VAE, slerp for GANs)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="genzoo", description="Train, sample, evaluate and compare "
                                 "deep generative models.")
@@ -96,6 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_sample(sub)
     _add_eval(sub)
     _add_plot(sub)
+    _add_report(sub)
     from genzoo.report.compare import add_parser as add_compare
 
     add_compare(sub)
@@ -131,6 +154,8 @@ def cmd_train(args) -> int:
     from genzoo.train import train
     from genzoo.train.rundir import read_run_config
 
+    if args.model == "classifier":
+        return cmd_train_classifier(args)
     if args.resume:
         if args.set or args.config or args.data or args.batch_size is not None \
                 or args.seed is not None:
@@ -171,6 +196,51 @@ def cmd_train(args) -> int:
     return 0
 
 
+def cmd_train_classifier(args) -> int:
+    """`genzoo train classifier --data DATASET --out DIR`: the domain feature extractor."""
+    from genzoo.metrics.classifier import train_classifier
+    from genzoo.metrics.features import register_classifier
+
+    if args.resume or args.config:
+        raise GenzooError("a classifier trains in one go: --resume and --config do not apply")
+    if args.data is None:
+        raise GenzooError("genzoo train classifier needs --data DATASET (a labelled image set)")
+    opts = {"steps": args.steps, "batch_size": args.batch_size, "seed": args.seed}
+    data_items = []
+    for k, v in [x for x in _parse_sets(args.set)]:
+        if k in ("steps", "batch_size", "seed", "lr"):
+            opts[k] = v
+        else:
+            data_items.append(f"{k}={v}")
+    data_cfg = _data_config(args.data, data_items)
+    kw = {k: (float(v) if k == "lr" else int(v)) for k, v in opts.items() if v is not None}
+    rec = train_classifier(data_cfg, args.out, **kw)
+    register_classifier(data_cfg.name, args.out)
+    print(f"classifier {rec['name']}: test accuracy {100 * rec['test_accuracy']:.2f}% on "
+          f"{rec['n_test']} test images (train {100 * rec['train_accuracy']:.2f}%), "
+          f"{rec['seconds']}s")
+    print(f"wrote {args.out}; it is now the default --features for {data_cfg.name}")
+    return 0
+
+
+def _parse_sets(items):
+    from genzoo.config import parse_set
+
+    pairs = parse_set(items)
+    for k, v in pairs:
+        if k in ("steps", "batch_size", "seed"):
+            try:
+                int(v)
+            except ValueError:
+                raise GenzooError(f"--set {k}={v!r} must be a whole number") from None
+        if k == "lr":
+            try:
+                float(v)
+            except ValueError:
+                raise GenzooError(f"--set lr={v!r} must be a number") from None
+    return pairs
+
+
 def _preset_models(model: str) -> set[str]:
     from genzoo.config import load_preset, preset_names
 
@@ -191,17 +261,51 @@ def cmd_sample(args) -> None:
 
 
 def cmd_eval(args) -> None:
-    from genzoo.metrics import evaluate
+    from genzoo.metrics import evaluate, evaluate_samples
 
     names = [m.strip() for m in args.metrics.split(",") if m.strip()]
-    results = evaluate(args.run, names, n=args.n, seed=args.seed, batch_size=args.batch_size,
-                       ema=args.ema, options={"k": args.k, "modes_sigma": args.modes_sigma,
-                                              "modes_min_count": args.modes_min_count})
-    for name, vals in results["metrics"].items():
+    options = {"k": args.k, "modes_sigma": args.modes_sigma,
+               "modes_min_count": args.modes_min_count, "features": args.features,
+               "inception_weights": args.inception_weights}
+    common = dict(n=args.n, seed=args.seed, batch_size=args.batch_size, options=options)
+    if args.samples is not None:
+        if args.run is not None:
+            raise GenzooError("give a run directory or --samples, not both")
+        if args.data is None:
+            raise GenzooError("--samples needs --data DATASET (the reference images)")
+        data_cfg = _data_config(args.data, args.set)
+        results = evaluate_samples(args.samples, data_cfg, names, out=args.out, **common)
+    else:
+        if args.run is None:
+            raise GenzooError("give a run directory, or --samples PATH --data DATASET")
+        for flag, value in (("--data", args.data), ("--out", args.out), ("--set", args.set)):
+            if value:
+                raise GenzooError(f"{flag} applies to --samples only; a run evaluates against "
+                                  "its own dataset and writes RUN/eval/metrics.json")
+        results = evaluate(args.run, names, ema=args.ema, **common)
+    print(format_metrics(results["metrics"]))
+    if results["path"]:
+        print(f"wrote {results['path']}")
+
+
+def format_metrics(metrics: dict) -> str:
+    """A plain table, one line per number: metric, key, value."""
+    lines = []
+    for name, vals in metrics.items():
         for k, v in vals.items():
-            print(f"{name:8s} {k:24s} {v:.6g}" if isinstance(v, float) else
-                  f"{name:8s} {k:24s} {v}")
-    print(f"wrote {results['path']}")
+            if k in ("checkpoint",) or (isinstance(v, str) and k.startswith("panel_")):
+                continue
+            lines.append(f"{name:8s} {k:28s} {v:.6g}" if isinstance(v, float) else
+                         f"{name:8s} {k:28s} {v}")
+    return "\n".join(lines)
+
+
+def _data_config(name: str, items: list[str]):
+    from genzoo.config import coerce_dataclass, parse_set
+    from genzoo.data import DataConfig
+
+    values = {k.removeprefix("data."): v for k, v in parse_set(items)}
+    return coerce_dataclass(DataConfig, {"name": name, **values}, "--set")
 
 
 def check_png_out(path: str) -> None:
@@ -269,6 +373,12 @@ def cmd_plot(args) -> None:
         print(f"wrote {out}")
 
 
+def cmd_report(args) -> None:
+    from genzoo.report.run import write_report
+
+    print(f"wrote {write_report(args.runs, args.out, interp=args.interp)}")
+
+
 def cmd_compare(args) -> None:
     from genzoo.report.compare import cmd_compare as run
 
@@ -276,7 +386,7 @@ def cmd_compare(args) -> None:
 
 
 COMMANDS = {"list": cmd_list, "train": cmd_train, "sample": cmd_sample, "eval": cmd_eval,
-            "plot": cmd_plot, "compare": cmd_compare}
+            "plot": cmd_plot, "compare": cmd_compare, "report": cmd_report}
 
 
 def main(argv: list[str] | None = None) -> int:

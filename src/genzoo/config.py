@@ -50,6 +50,10 @@ class TrainConfig:
     threads: int = 0  # CPU threads for PyTorch (0: its default); 1 suits small models and
     #                   several runs side by side
     progress: Literal["auto", "bar", "lines", "none"] = "auto"  # auto: bar on a terminal
+    eval_every: int = 0  # steps between evaluations during training (0: off); logged as eval/*
+    eval_metrics: str = "fid,kid"  # comma-separated metric names for eval_every
+    eval_n: int = 1000  # generated samples per periodic evaluation (compare scores at equal N)
+    eval_features: str = ""  # extractor of the feature metrics ("": the dataset's classifier)
 
     def check(self) -> None:
         positive = ("steps", "batch_size", "log_every", "sample_every", "checkpoint_every",
@@ -69,6 +73,17 @@ class TrainConfig:
             raise GenzooError(f"threads={self.threads} must be >= 0 (0: PyTorch's default)")
         if self.grad_clip < 0 or self.weight_decay < 0:
             raise GenzooError("grad_clip and weight_decay must be >= 0")
+        if self.eval_every < 0 or self.eval_n < 1:
+            raise GenzooError(f"eval_every={self.eval_every} must be >= 0 (0: off) and "
+                              f"eval_n={self.eval_n} at least 1")
+        if self.eval_every:
+            from genzoo.metrics import get_metric
+
+            names = [m.strip() for m in self.eval_metrics.split(",") if m.strip()]
+            if not names:
+                raise GenzooError("eval_metrics is empty; name metrics, e.g. fid,kid")
+            for name in names:
+                get_metric(name)
 
 
 @dataclass

@@ -91,8 +91,10 @@ def _option(options: dict, names: tuple[str, ...], default, cast, flag: str):
 @register_metric("modes",
                  "mode coverage and sample quality on 2-D mixtures (VEEGAN/PacGAN protocol)")
 def modes(ctx: EvalContext) -> dict:
-    data = load_dataset(ctx.cfg.data, "test")
-    name = ctx.cfg.data.name
+    if ctx.model is None:
+        raise GenzooError("the modes metric samples a 2-D model; it needs a run, not --samples")
+    data = load_dataset(ctx.data_cfg, "test")
+    name = ctx.data_cfg.name
     # the centres come from the dataset: a model rebuilt from a checkpoint has a spec without extras
     centers = data.spec.extras.get("centers") if data.spec.kind == "points" else None
     if centers is None:

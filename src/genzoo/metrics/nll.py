@@ -20,10 +20,13 @@ from genzoo.metrics import EvalContext, register_metric
 @register_metric("nll", "test-set negative log-likelihood (nats per example, bits/dim)")
 def nll(ctx: EvalContext) -> dict:
     model = ctx.model
+    if model is None:
+        raise GenzooError("nll scores a model's likelihood of test data; it needs a run, "
+                          "not --samples")
     if not hasattr(model, "log_prob"):
         raise GenzooError(f"model {model.name!r} has no likelihood; nll needs a model with "
                           "log_prob (vae, ...)")
-    data = load_dataset(ctx.cfg.data, "test")
+    data = load_dataset(ctx.data_cfg, "test")
     n = len(data) if ctx.n is None else min(ctx.n, len(data))
     k = int(ctx.options.get("k", 500))
     if k < 1:
@@ -47,7 +50,7 @@ def nll(ctx: EvalContext) -> dict:
             break
     nats = -total / count
     D = data.spec.dim
-    binarized = ctx.cfg.data.binarize != "none"
+    binarized = ctx.data_cfg.binarize != "none"
     protocol = ("test split binarised once with a fixed seed (Bernoulli of pixel intensity)"
                 if binarized else "data as stored (no binarisation or dequantisation)")
     out = {"nll_nats": nats, "nll_bits_per_dim": nats / (D * math.log(2)), "n": count,

@@ -77,6 +77,18 @@ class Logger:
         self.console(step, row)
         return row
 
+    def values(self, step: int, values: dict[str, float]) -> None:
+        """A row of other numbers at `step` (periodic evaluation): metrics.jsonl and TensorBoard."""
+        if not self.enabled:
+            return
+        self.jsonl.write(json.dumps({"step": step, **values}) + "\n")
+        self.jsonl.flush()
+        for k, v in values.items():
+            self.tb.add_scalar(k, v, step)
+        if self.mode == "lines":
+            text = " ".join(f"{k}={v:.4g}" for k, v in values.items())
+            print(f"step {step}/{self.total} {text}", file=sys.stderr, flush=True)
+
     def console(self, step: int, row: dict[str, float]) -> None:
         shown = {k: v for k, v in row.items() if k.endswith("loss") or k in ("recon", "kl")}
         text = " ".join(f"{k}={v:.4g}" for k, v in shown.items())

@@ -124,26 +124,60 @@ def _stop_on_signals():
             signal.signal(s, h)
 
 
-@torch.no_grad()
-def write_samples(model: GenerativeModel, ema: EMA | None, data, tc: TrainConfig, path: Path):
-    """A picture of samples from fixed noise (the same noise at every step), EMA weights if on."""
+@contextmanager
+def _eval_weights(model: GenerativeModel, ema: EMA | None):
+    """The model in eval mode with its EMA weights (when on), restored afterwards."""
     was_training = model.training
     model.eval()
     backup = None
-    if ema is not None:
-        backup = {k: p.detach().clone() for k, p in ema.params.items()}
-        for k, p in ema.params.items():
-            p.copy_(ema.shadow[k])
-    try:
+    with torch.no_grad():
+        if ema is not None:
+            backup = {k: p.detach().clone() for k, p in ema.params.items()}
+            for k, p in ema.params.items():
+                p.copy_(ema.shadow[k])
+        try:
+            yield model
+        finally:
+            if backup is not None:
+                for k, p in ema.params.items():
+                    p.copy_(backup[k])
+            model.train(was_training)
+
+
+def write_samples(model: GenerativeModel, ema: EMA | None, data, tc: TrainConfig, path: Path):
+    """A picture of samples from fixed noise (the same noise at every step), EMA weights if on."""
+    with _eval_weights(model, ema):
         g = torch.Generator().manual_seed(tc.seed + 7919)
         x = model.sample(tc.n_samples, generator=g)
         ref = data.x[:2000] if model.spec.kind == "points" else None
         return save_samples(x, model.spec.kind, path, reference=ref, title=path.stem)
-    finally:
-        if backup is not None:
-            for k, p in ema.params.items():
-                p.copy_(backup[k])
-        model.train(was_training)
+
+
+def _eval_context(cfg: RunConfig, model: GenerativeModel, device: torch.device):
+    """The context of periodic evaluation (eval_every); built before training, so that a
+    missing feature extractor fails at once, not after the first K steps."""
+    from genzoo.metrics import EvalContext
+
+    tc = cfg.train
+    opts = {"features": tc.eval_features or None}
+    ctx = EvalContext(model, cfg, device, n=tc.eval_n, seed=tc.seed, options=opts)
+    names = [m.strip() for m in tc.eval_metrics.split(",") if m.strip()]
+    feature_metrics = {"fid", "kid", "is", "pr", "nn"}
+    if feature_metrics & set(names):
+        ctx.extractor()
+    return ctx, names
+
+
+def evaluate_now(ctx, names: list[str], model, ema) -> dict[str, float]:
+    """Run the metrics on the current (EMA) weights; {"eval/<key>": number}."""
+    from genzoo.metrics import run_metrics
+
+    ctx.cache = {k: v for k, v in ctx.cache.items() if k.startswith(("real", "extractor"))}
+    with _eval_weights(model, ema):
+        results = run_metrics(ctx, names)
+    return {f"eval/{k}": float(v) for vals in results.values() for k, v in vals.items()
+            if isinstance(v, (int, float)) and not isinstance(v, bool)
+            and not k.startswith("n_")}
 
 
 def train(cfg: RunConfig, out: str | Path, *, resume: bool = False) -> dict:
@@ -163,6 +197,7 @@ def train(cfg: RunConfig, out: str | Path, *, resume: bool = False) -> dict:
     data.batch(0, tc.batch_size, tc.seed)  # a batch larger than the data fails here, early
     torch.manual_seed(tc.seed)
     model = build_model(cfg.model, cfg.model_cfg, data.spec).to(device)
+    eval_ctx = _eval_context(cfg, model, device) if tc.eval_every else None
     if tc.ema_decay > 0 and not model.ema_modules:
         raise GenzooError(f"ema_decay={tc.ema_decay}: model {cfg.model!r} has no weights to "
                           "average (EMA is for generators); leave ema_decay at 0")
@@ -246,6 +281,8 @@ def train(cfg: RunConfig, out: str | Path, *, resume: bool = False) -> dict:
                     pic = write_samples(model, ema, data, tc,
                                         out / "samples" / f"step-{step:06d}.png")
                     logger.image("samples", pic, step)
+                if eval_ctx is not None and (step % tc.eval_every == 0 or step == tc.steps):
+                    logger.values(step, evaluate_now(*eval_ctx, model, ema))
                 if step % tc.checkpoint_every == 0 or step == tc.steps:
                     checkpoint(step)
                     last_ckpt = step
