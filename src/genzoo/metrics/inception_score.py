@@ -1,6 +1,8 @@
 """Inception Score (Salimans et al. 2016, arXiv:1606.03498): exp(E_x KL(p(y|x) || p(y))), with
-p(y) the mean of p(y|x) over the split; the samples are cut into 10 splits in order and the
-mean and std over splits reported, as in the reference code. With a domain classifier of K
+p(y) the mean of p(y|x) over the split; the samples are shuffled (seeded) and cut into 10
+splits, and the mean and std over splits reported. The reference code splits in order, which
+assumes i.i.d. samples; images given with `--samples` may be sorted by class (a test split),
+and an ordered split of sorted images scores ~1. With a domain classifier of K
 classes the score lies in [1, K]: K when every sample is confidently one class and the classes
 are used equally.
 """
@@ -14,9 +16,14 @@ from genzoo.metrics import EvalContext, register_metric
 SPLITS = 10
 
 
-def inception_score(logits: torch.Tensor, splits: int = SPLITS) -> tuple[float, float]:
-    """(mean, std over splits) of the score of class logits (N, K), float64."""
-    logp = torch.log_softmax(logits.double(), dim=1)  # (N, K)
+def inception_score(logits: torch.Tensor, splits: int = SPLITS,
+                    seed: int | None = 0) -> tuple[float, float]:
+    """(mean, std over splits) of the score of class logits (N, K), float64; rows shuffled with
+    `seed` before splitting (None: in the given order)."""
+    logits = logits.detach().double()
+    if seed is not None:
+        logits = logits[torch.randperm(len(logits), generator=torch.Generator().manual_seed(seed))]
+    logp = torch.log_softmax(logits, dim=1)  # (N, K)
     scores = []
     for part in logp.tensor_split(splits):
         if len(part) == 0:
@@ -34,6 +41,6 @@ def inception_score(logits: torch.Tensor, splits: int = SPLITS) -> tuple[float, 
 def inception_score_metric(ctx: EvalContext) -> dict:
     logits = ctx.fake_features()["logits"]
     name = ctx.extractor().name
-    mean, std = inception_score(logits)
+    mean, std = inception_score(logits, seed=ctx.seed)
     return {f"is_{name}": mean, f"is_{name}_std": std, "n_fake": len(logits),
             "splits": SPLITS, "features": name}

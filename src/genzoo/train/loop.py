@@ -156,12 +156,16 @@ def write_samples(model: GenerativeModel, ema: EMA | None, data, tc: TrainConfig
 def _eval_context(cfg: RunConfig, model: GenerativeModel, device: torch.device):
     """The context of periodic evaluation (eval_every); built before training, so that a
     missing feature extractor fails at once, not after the first K steps."""
-    from genzoo.metrics import EvalContext
+    from genzoo.metrics import EvalContext, get_metric
 
     tc = cfg.train
     opts = {"features": tc.eval_features or None}
     ctx = EvalContext(model, cfg, device, n=tc.eval_n, seed=tc.seed, options=opts)
     names = [m.strip() for m in tc.eval_metrics.split(",") if m.strip()]
+    if not names:
+        raise GenzooError("eval_metrics is empty; name metrics, e.g. fid,kid")
+    for name in names:
+        get_metric(name)  # an unknown name fails before the run directory exists
     feature_metrics = {"fid", "kid", "is", "pr", "nn"}
     if feature_metrics & set(names):
         ctx.extractor()
