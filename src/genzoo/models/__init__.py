@@ -23,8 +23,15 @@ def register_model(name: str):
     return deco
 
 
+# one module per model family; importing a module registers its models
+_MODULES = ("vae", "gan")
+
+
 def _ensure_loaded() -> None:
-    from genzoo.models import gan, vae  # noqa: F401
+    import importlib
+
+    for name in _MODULES:
+        importlib.import_module(f"genzoo.models.{name}")
 
 
 def get_model_class(name: str) -> type[GenerativeModel]:
