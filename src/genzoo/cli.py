@@ -70,6 +70,14 @@ def _add_plot(sub) -> None:
     m.add_argument("run")
     m.add_argument("--out", help="PNG file (default: RUN/manifold.png)")
     m.add_argument("--grid", type=int, default=20, help="cells per side")
+    t = kinds.add_parser("traversal", help="decode while one latent at a time walks -span..span")
+    t.add_argument("run")
+    t.add_argument("--out", help="PNG file (default: RUN/traversal.png)")
+    t.add_argument("--dims", help="latent dims to walk, e.g. 0,1,2 (default: the first 10)")
+    t.add_argument("--steps", type=int, default=11, help="images per row")
+    t.add_argument("--span", type=float, default=3.0, help="walk from -span to +span")
+    t.add_argument("--index", type=int, default=0,
+                   help="test example whose code is the centre of the walk")
     d = kinds.add_parser("latent-dims", help="VAE samples for several latent sizes side by side")
     d.add_argument("runs", nargs="*", help="existing VAE runs (else they are trained)")
     d.add_argument("--out", required=True, help="PNG file")
@@ -363,6 +371,20 @@ def cmd_plot(args) -> None:
         ref = load_dataset(cfg.data, "train").x[:2000]
         decision_surface(model, ref, out, n_samples=args.n,
                          generator=torch.Generator().manual_seed(args.seed))
+        print(f"wrote {out}")
+    elif args.figure == "traversal":
+        from genzoo.data import load_dataset
+        from genzoo.viz.traversal import write_traversal
+
+        out = args.out or str(Path(args.run) / "traversal.png")
+        check_png_out(out)
+        try:
+            dims = None if args.dims is None else [int(d) for d in args.dims.split(",")]
+        except ValueError:
+            raise GenzooError(f"--dims {args.dims!r} must be comma-separated integers") from None
+        model, cfg, _ = load_run(args.run, ema=True)
+        write_traversal(model, load_dataset(cfg.data, "test"), out, dims=dims,
+                        steps=args.steps, span=args.span, index=args.index)
         print(f"wrote {out}")
     elif args.figure == "latent-dims":
         from genzoo.plots import latent_dims

@@ -1,5 +1,11 @@
 """Variational autoencoder (Kingma & Welling 2013, arXiv:1312.6114), with beta (Higgins et al.
-2017) and KL warm-up (Sonderby et al. 2016, arXiv:1602.02282) as config values.
+2017) and KL warm-up (Sonderby et al. 2016, arXiv:1602.02282) as config values; the plain and
+the denoising autoencoder (Vincent et al. 2008) are config values of the same model:
+
+    kind=ae                      deterministic code z = mu(x), loss = reconstruction only
+    noise=gaussian|masking|salt-pepper, noise_level=p
+                                 the encoder sees a corrupted x~, the loss reconstructs the clean x
+                                 (a denoising AE with kind=ae; a denoising VAE with kind=vae)
 
     q(z|x) = N(mu(x), diag sigma(x)^2)          Gaussian encoder (MLP or conv)
     p(z)   = N(0, I)
@@ -38,6 +44,9 @@ class VAEConfig:
     decoder: Literal["bernoulli", "gaussian"] = "bernoulli"  # likelihood p(x|z)
     beta: float = 1.0  # weight of the KL term (beta-VAE when > 1)
     kl_warmup: int = 0  # steps over which the KL weight rises linearly from 0 to beta
+    kind: Literal["vae", "ae"] = "vae"  # ae: plain (deterministic) autoencoder, no KL, no prior
+    noise: Literal["none", "gaussian", "masking", "salt-pepper"] = "none"  # input corruption
+    noise_level: float = 0.3  # gaussian: std (data units); masking/salt-pepper: probability
 
     def check(self) -> None:
         if self.latent_dim < 1:
@@ -48,6 +57,32 @@ class VAEConfig:
             raise GenzooError("hidden and channels sizes must be positive")
         if self.arch == "conv" and not self.channels:
             raise GenzooError("arch=conv needs at least one stage in channels, e.g. 32,64")
+        if self.noise != "none" and not self.noise_level > 0:
+            raise GenzooError(f"noise_level={self.noise_level} must be positive")
+        if self.noise in ("masking", "salt-pepper") and self.noise_level >= 1:
+            raise GenzooError(f"noise_level={self.noise_level} is a probability for "
+                              f"noise={self.noise}; use a value in (0, 1)")
+
+
+def corrupt(x: torch.Tensor, noise: str, level: float,
+            generator: torch.Generator | None = None) -> torch.Tensor:
+    """The denoising autoencoder's corruption x -> x~ (Vincent et al. 2008; data in [-1, 1]):
+    gaussian adds N(0, level^2); masking sets a fraction `level` of the values to the background
+    -1 ("zero" in [0, 1] pixels); salt-pepper sets a fraction `level` to -1 or 1 at random."""
+    if noise == "none":
+        return x
+
+    def rand(*like_shape):
+        return torch.rand(like_shape, generator=generator, device=x.device, dtype=x.dtype)
+
+    if noise == "gaussian":
+        return x + level * torch.randn(x.shape, generator=generator, device=x.device,
+                                       dtype=x.dtype)
+    hit = rand(*x.shape) < level
+    if noise == "masking":
+        return torch.where(hit, torch.full_like(x, -1.0), x)
+    salt = torch.where(rand(*x.shape) < 0.5, 1.0, -1.0).to(x.dtype)
+    return torch.where(hit, salt, x)
 
 
 def _mlp(sizes: list[int]) -> nn.Sequential:
@@ -130,6 +165,12 @@ class VAE(GenerativeModel):
             # one learned log standard deviation per data dimension, shared across z
             self.log_sigma = nn.Parameter(torch.zeros(D))
         self.kl_weight = cfg.beta if cfg.kl_warmup == 0 else 0.0
+        if cfg.kind == "ae":
+            # an AE has no prior: samples come from a Gaussian fitted to the codes of the training
+            # data (ex-post density estimation, Ghosh et al. 2019, arXiv:1903.12436), kept as a
+            # running mean/variance of the batches' codes
+            self.register_buffer("code_mean", torch.zeros(L))
+            self.register_buffer("code_var", torch.ones(L))
 
     @property
     def phases(self) -> tuple[Phase, ...]:
@@ -179,7 +220,13 @@ class VAE(GenerativeModel):
     # --- the contract ---------------------------------------------------------------------------
     def loss(self, batch: dict[str, torch.Tensor], phase: str) -> dict[str, torch.Tensor]:
         x = batch["x"]
-        mu, logvar = self.encode(x)
+        mu, logvar = self.encode(corrupt(x, self.cfg.noise, self.cfg.noise_level))
+        if self.cfg.kind == "ae":
+            recon = -self.log_px_z(x, self.decoder_out(mu))  # (B,), the clean x as target
+            with torch.no_grad():  # the codes' Gaussian for sampling (momentum 0.01)
+                self.code_mean.lerp_(mu.mean(0), 0.01)
+                self.code_var.lerp_(mu.var(0, unbiased=False), 0.01)
+            return {"loss": recon.mean(), "recon": recon.mean().detach()}
         z = mu + torch.randn_like(mu) * (0.5 * logvar).exp()  # reparameterisation
         recon = -self.log_px_z(x, self.decoder_out(z))  # (B,)
         kl = self.kl_divergence(mu, logvar)  # (B,)
@@ -190,6 +237,8 @@ class VAE(GenerativeModel):
     @torch.no_grad()
     def sample(self, n: int, *, generator: torch.Generator | None = None, **cond) -> torch.Tensor:
         z = self.randn(n, self.cfg.latent_dim, generator=generator)
+        if self.cfg.kind == "ae":
+            z = self.code_mean + z * self.code_var.sqrt()
         if self.spec.kind == "image":
             return self.decode(z)  # images are shown as decoder means, as is customary
         mean = self.decoder_out(z)  # points: draw from p(x|z), the spread is part of the model
@@ -200,6 +249,9 @@ class VAE(GenerativeModel):
     def log_prob(self, x: torch.Tensor, k: int = 500, chunk: int = 100,
                  generator: torch.Generator | None = None) -> torch.Tensor:
         """Importance-sampled log p(x) in nats, (B,); exact as k -> infinity, a bound below."""
+        if self.cfg.kind == "ae":
+            raise GenzooError("a plain autoencoder (kind=ae) defines no likelihood; nll needs "
+                              "kind=vae")
         B = x.shape[0]
         mu, logvar = self.encode(x)
         std = (0.5 * logvar).exp()
