@@ -182,7 +182,10 @@ def _stats(values: list[float]) -> dict | None:
 
 
 # metric outputs that describe how a number was measured rather than what was measured
-PROTOCOL_KEYS = {"n", "dims", "importance_samples", "n_sigma", "min_count", "modes_total"}
+# facts of a metric's protocol (sample counts, settings), not scores: kept out of the columns
+PROTOCOL_KEYS = {"n", "dims", "importance_samples", "n_sigma", "min_count", "modes_total",
+                 "n_real", "n_fake", "n_train", "n_test", "n_pairs", "n_images", "subsets",
+                 "subset_size", "splits", "k_pr", "k_dc", "scales", "kernel_size", "sigma"}
 
 
 def _summary(runs: list[dict]) -> dict:
