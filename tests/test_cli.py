@@ -310,7 +310,7 @@ def test_points_run(points_run, tmp_path, capsys):
 
 
 @pytest.mark.parametrize("args, fragments", [
-    (["vqvae"], ["unknown model 'vqvae'", "vae", "dcgan"]),
+    (["nosuchmodel"], ["unknown model 'nosuchmodel'", "vae", "dcgan"]),
     (["vae", "--data", "nosuch"], ["unknown dataset 'nosuch'", "mnist5k", "digits"]),
     (["vae", "--set", "lrr=1"], ["unknown setting 'lrr'", "did you mean lr"]),
     (["vae", "--set", "steps=abc"], ["steps='abc'", "integer"]),

@@ -44,6 +44,12 @@ class TrainConfig:
     log_every: int = 50  # steps between metrics.jsonl / TensorBoard lines
     sample_every: int = 500  # steps between sample grids from fixed noise
     checkpoint_every: int = 1000  # steps between checkpoints (one is always written at the end)
+    keep_last: int = 0  # keep only the newest N complete checkpoints (0: keep all) ...
+    keep_every: int = 0  # ... and also every checkpoint whose step is a multiple of this
+    on_nan: Literal["stop", "rollback"] = "stop"  # a NaN/Inf loss or gradient: stop, or reload
+    #   the last good checkpoint with the lr times rollback_lr_factor and go on
+    rollback_lr_factor: float = 0.5  # lr multiplier applied at each rollback
+    max_rollbacks: int = 3  # give up (stop) after this many rollbacks
     n_samples: int = 64  # images in each sample grid
     device: str = "auto"  # auto (cuda when available), cpu, cuda, cuda:N, mps
     deterministic: bool = False  # torch.use_deterministic_algorithms (slower on GPU)
@@ -73,6 +79,10 @@ class TrainConfig:
             raise GenzooError(f"threads={self.threads} must be >= 0 (0: PyTorch's default)")
         if self.grad_clip < 0 or self.weight_decay < 0:
             raise GenzooError("grad_clip and weight_decay must be >= 0")
+        if self.keep_last < 0 or self.keep_every < 0 or self.max_rollbacks < 0:
+            raise GenzooError("keep_last, keep_every and max_rollbacks must be >= 0")
+        if not 0 < self.rollback_lr_factor <= 1:
+            raise GenzooError(f"rollback_lr_factor={self.rollback_lr_factor} must be in (0, 1]")
         if self.eval_every < 0 or self.eval_n < 1:
             raise GenzooError(f"eval_every={self.eval_every} must be >= 0 (0: off) and "
                               f"eval_n={self.eval_n} at least 1")

@@ -7,7 +7,12 @@
         COMPLETE            written last
 
 Everything is written into `.tmp-step-NNNNNN/`, fsynced, then the directory is renamed. A directory
-without COMPLETE, or with a temporary name, is never taken as a checkpoint.
+without COMPLETE, or with a temporary name, is never taken as a checkpoint. A failed write (a full
+disk, a read-only directory) removes its temporary directory and leaves earlier checkpoints as
+they were.
+
+$GENZOO_TEST_CHECKPOINT_DELAY (seconds) sleeps between the files of a checkpoint: a fault-injection
+hook for the tests that kill training while a checkpoint is being written.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import os
 import pickle
 import re
 import shutil
+import time
 from pathlib import Path
 
 import torch
@@ -40,19 +46,36 @@ def _fsync(path: Path) -> None:
 
 def save_checkpoint(root: Path, step: int, model, ema: dict | None, trainer_state: dict) -> Path:
     """Write checkpoint `step` atomically; returns its final directory."""
+    tmp = root / f".tmp-step-{step:06d}"
+    try:
+        return _save(root, tmp, step, model, ema, trainer_state)
+    except OSError as e:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise GenzooError(f"cannot write checkpoint step {step} to {str(root)!r}: "
+                          f"{e.strerror or e}; the earlier checkpoints are intact") from None
+
+
+def _pause() -> None:
+    delay = float(os.environ.get("GENZOO_TEST_CHECKPOINT_DELAY") or 0)
+    if delay > 0:
+        time.sleep(delay)
+
+
+def _save(root: Path, tmp: Path, step: int, model, ema: dict | None, trainer_state) -> Path:
     root.mkdir(parents=True, exist_ok=True)
     final = step_dir(root, step)
-    tmp = root / f".tmp-step-{step:06d}"
     if tmp.exists():
         shutil.rmtree(tmp)
     tmp.mkdir()
     model.save(tmp / "model.safetensors")
+    _pause()
     if ema:
         from safetensors.torch import save_file
 
         save_file({k: v.detach().cpu().contiguous() for k, v in ema.items()},
                   str(tmp / "ema.safetensors"), metadata=model.metadata())
     torch.save(trainer_state, tmp / "trainer.pt")
+    _pause()
     (tmp / "COMPLETE").write_text(f"{step}\n")
     for f in tmp.iterdir():
         _fsync(f)
@@ -81,6 +104,25 @@ def list_checkpoints(root: Path) -> list[tuple[int, Path]]:
         if m and d.is_dir() and (d / "COMPLETE").is_file():
             out.append((int(m.group(1)), d))
     return sorted(out)
+
+
+def prune_checkpoints(root: Path, keep_last: int, keep_every: int = 0) -> list[Path]:
+    """Delete complete checkpoints beyond the newest `keep_last` (0: keep all), except those
+    whose step is a multiple of `keep_every`; also left-over temporary directories. The newest
+    checkpoint is never deleted. Returns what was removed."""
+    removed = []
+    for d in Path(root).glob(".tmp-step-*") if Path(root).is_dir() else []:
+        shutil.rmtree(d, ignore_errors=True)
+        removed.append(d)
+    if keep_last <= 0:
+        return removed
+    ckpts = list_checkpoints(root)
+    for step, d in ckpts[:-keep_last]:
+        if keep_every and step % keep_every == 0:
+            continue
+        shutil.rmtree(d, ignore_errors=True)
+        removed.append(d)
+    return removed
 
 
 def latest_checkpoint(run_dir: Path) -> Path | None:

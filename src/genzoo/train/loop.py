@@ -15,6 +15,7 @@ resumed reaches the same weights, bit for bit on CPU, as one that never stopped.
 from __future__ import annotations
 
 import signal
+import sys
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -30,6 +31,7 @@ from genzoo.train.checkpoint import (
     latest_checkpoint,
     load_trainer_state,
     load_weights,
+    prune_checkpoints,
     save_checkpoint,
 )
 from genzoo.train.ema import EMA
@@ -92,15 +94,19 @@ def _set_rng_state(state: dict, device: torch.device) -> None:
         torch.cuda.set_rng_state(state["cuda"], device)
 
 
-def _check_finite(terms: dict[str, torch.Tensor], step: int, phase: str) -> None:
-    vals = torch.stack([v.detach().float().reshape(()) for v in terms.values()])
-    if bool(torch.isfinite(vals).all()):
+def _check_finite(terms: dict[str, torch.Tensor], grads: list[torch.Tensor], step: int,
+                  phase: str) -> None:
+    """Loss terms and the gradient norm must be finite: one device sync for both."""
+    vals = [v.detach().float().reshape(()) for v in terms.values()]
+    if grads:
+        vals.append(torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads))).float())
+    if bool(torch.isfinite(torch.stack(vals)).all()):
         return
     bad = [k for k, v in terms.items() if not torch.isfinite(v.detach()).all()]
-    raise TrainingDiverged(f"step {step + 1}: loss term {bad[0]!r} of phase {phase!r} is "
-                           f"{terms[bad[0]].item()}; training stopped (the last complete "
-                           "checkpoint is intact; try a lower lr or grad_clip)",
-                           step=step + 1, term=bad[0])
+    what = (f"loss term {bad[0]!r}" if bad else "the gradient") + f" of phase {phase!r}"
+    value = terms[bad[0]].item() if bad else "not finite"
+    raise TrainingDiverged(f"step {step + 1}: {what} is {value}", step=step + 1,
+                           term=bad[0] if bad else "grad")
 
 
 @contextmanager
@@ -150,7 +156,8 @@ def write_samples(model: GenerativeModel, ema: EMA | None, data, tc: TrainConfig
         g = torch.Generator().manual_seed(tc.seed + 7919)
         x = model.sample(tc.n_samples, generator=g)
         ref = data.x[:2000] if model.spec.kind == "points" else None
-        return save_samples(x, model.spec.kind, path, reference=ref, title=path.stem)
+        return save_samples(x, model.spec.kind, path, reference=ref, title=path.stem,
+                            sample_rate=data.spec.extras.get("sample_rate"))  # audio axes
 
 
 def _eval_context(cfg: RunConfig, model: GenerativeModel, device: torch.device):
@@ -216,18 +223,26 @@ def train(cfg: RunConfig, out: str | Path, *, resume: bool = False) -> dict:
     in_phase = [{id(p) for p in ps} for ps in params]
     all_params = list(model.parameters())
 
+    run = {"lr_scale": 1.0, "rollbacks": 0}  # survives resumes: stored in trainer.pt
+
+    def restore(ckpt: Path, *, run_state: bool = True) -> int:
+        """Weights, optimizers, EMA, RNG (and the rollback state) of a checkpoint; its step."""
+        state = load_trainer_state(ckpt)
+        load_weights(model, ckpt)
+        for opt, s in zip(opts, state["optimizers"]):
+            opt.load_state_dict(s)
+        if ema is not None and (ckpt / "ema.safetensors").is_file():
+            ema.load_state_dict(read_safetensors(ckpt / "ema.safetensors")[0])
+        _set_rng_state(state["rng"], device)
+        if run_state:
+            run.update({k: state[k] for k in run if k in state})
+        return int(state["step"])
+
     start = 0
     if resume:
         ckpt = latest_checkpoint(out)
         if ckpt is not None:
-            state = load_trainer_state(ckpt)
-            load_weights(model, ckpt)
-            for opt, s in zip(opts, state["optimizers"]):
-                opt.load_state_dict(s)
-            if ema is not None and (ckpt / "ema.safetensors").is_file():
-                ema.load_state_dict(read_safetensors(ckpt / "ema.safetensors")[0])
-            _set_rng_state(state["rng"], device)
-            start = int(state["step"])
+            start = restore(ckpt)
         # without a checkpoint this is a fresh start: weights and RNG are as a new run's
         truncate_metrics(out / "metrics.jsonl", start)
     else:
@@ -237,64 +252,97 @@ def train(cfg: RunConfig, out: str | Path, *, resume: bool = False) -> dict:
 
     def checkpoint(step: int) -> Path:
         state = {"step": step, "optimizers": [o.state_dict() for o in opts],
-                 "rng": _rng_state(device), "phases": [p.name for p in phases]}
-        return save_checkpoint(out / "checkpoints", step, model,
+                 "rng": _rng_state(device), "phases": [p.name for p in phases], **run}
+        path = save_checkpoint(out / "checkpoints", step, model,
                                ema.state_dict() if ema else None, state)
+        prune_checkpoints(out / "checkpoints", tc.keep_last, tc.keep_every)
+        return path
+
+    if tc.on_nan == "rollback" and latest_checkpoint(out) is None:
+        checkpoint(start)  # something to roll back to before the first regular checkpoint
 
     prefix = len(phases) > 1  # "D/loss", "G/loss"; a single phase logs plain names
     logger = Logger(out, start_step=start, total_steps=tc.steps, progress=tc.progress)
-    last_row: dict = {}
-    last_ckpt = start if resume and start > 0 else -1
-    step = start
+    state = {"step": start, "last_row": {}, "last_ckpt": start if latest_checkpoint(out) else -1}
     t0 = time.perf_counter()
+
+    def run_steps(stop: dict) -> None:
+        """The loop proper: from state["step"] until the end or a stop signal."""
+        step = state["step"]
+        while step < tc.steps and not stop["stop"]:
+            model.set_progress(step)
+            f = run["lr_scale"] * (lr_factor(step, tc) if tc.lr_decay != "none" else 1.0)
+            for opt, lr in zip(opts, base_lrs):
+                for group in opt.param_groups:
+                    group["lr"] = lr * f
+            batch = data.batch(step, tc.batch_size, tc.seed)
+            for phase, opt, ps, ids in zip(phases, opts, params, in_phase):
+                if step % phase.interval:
+                    continue
+                for p in all_params:  # only this phase's parameters collect gradients
+                    p.requires_grad_(id(p) in ids)
+                opt.zero_grad(set_to_none=True)
+                terms = model.loss(batch, phase.name)
+                terms["loss"].backward()
+                _check_finite(terms, [p.grad for p in ps if p.grad is not None], step,
+                              phase.name)
+                if tc.grad_clip > 0:
+                    torch.nn.utils.clip_grad_norm_(ps, tc.grad_clip)
+                opt.step()
+                model.post_step(phase.name)
+                logger.accumulate({(f"{phase.name}/{k}" if prefix else k): v
+                                   for k, v in terms.items()})
+            if ema is not None:
+                ema.update()
+            step += 1
+            state["step"] = step
+            logger.tick()
+            if step % tc.log_every == 0 or step == tc.steps:
+                lrs = {(f"lr/{p.name}" if prefix else "lr"): o.param_groups[0]["lr"]
+                       for p, o in zip(phases, opts)}
+                state["last_row"] = logger.write(step, tc.batch_size, lrs)
+            if step % tc.sample_every == 0 or step == tc.steps:
+                pic = write_samples(model, ema, data, tc, out / "samples" / f"step-{step:06d}.png")
+                logger.image("samples", pic, step)
+            if eval_ctx is not None and (step % tc.eval_every == 0 or step == tc.steps):
+                logger.values(step, evaluate_now(*eval_ctx, model, ema))
+            if step % tc.checkpoint_every == 0 or step == tc.steps:
+                checkpoint(step)
+                state["last_ckpt"] = step
+
     model.train()
     try:
         with _stop_on_signals() as stop:
-            while step < tc.steps and not stop["stop"]:
-                model.set_progress(step)
-                if tc.lr_decay != "none":
-                    f = lr_factor(step, tc)
-                    for opt, lr in zip(opts, base_lrs):
-                        for group in opt.param_groups:
-                            group["lr"] = lr * f
-                batch = data.batch(step, tc.batch_size, tc.seed)
-                for phase, opt, ps, ids in zip(phases, opts, params, in_phase):
-                    if step % phase.interval:
-                        continue
-                    for p in all_params:  # only this phase's parameters collect gradients
-                        p.requires_grad_(id(p) in ids)
-                    opt.zero_grad(set_to_none=True)
-                    terms = model.loss(batch, phase.name)
-                    _check_finite(terms, step, phase.name)
-                    terms["loss"].backward()
-                    if tc.grad_clip > 0:
-                        torch.nn.utils.clip_grad_norm_(ps, tc.grad_clip)
-                    opt.step()
-                    model.post_step(phase.name)
-                    logger.accumulate({(f"{phase.name}/{k}" if prefix else k): v
-                                       for k, v in terms.items()})
-                if ema is not None:
-                    ema.update()
-                step += 1
-                logger.tick()
-                if step % tc.log_every == 0 or step == tc.steps:
-                    lrs = {(f"lr/{p.name}" if prefix else "lr"): o.param_groups[0]["lr"]
-                           for p, o in zip(phases, opts)}
-                    last_row = logger.write(step, tc.batch_size, lrs)
-                if step % tc.sample_every == 0 or step == tc.steps:
-                    pic = write_samples(model, ema, data, tc,
-                                        out / "samples" / f"step-{step:06d}.png")
-                    logger.image("samples", pic, step)
-                if eval_ctx is not None and (step % tc.eval_every == 0 or step == tc.steps):
-                    logger.values(step, evaluate_now(*eval_ctx, model, ema))
-                if step % tc.checkpoint_every == 0 or step == tc.steps:
-                    checkpoint(step)
-                    last_ckpt = step
-        if step != last_ckpt:  # stopped by a signal: keep the work done so far
-            checkpoint(step)
+            while True:
+                try:
+                    run_steps(stop)
+                    break
+                except TrainingDiverged as e:
+                    if tc.on_nan != "rollback" or run["rollbacks"] >= tc.max_rollbacks:
+                        tried = f" after {run['rollbacks']} rollbacks" if run["rollbacks"] else ""
+                        raise TrainingDiverged(
+                            f"{e}; training stopped{tried} (the last complete checkpoint is "
+                            "intact; try a lower lr, grad_clip, or on_nan=rollback)",
+                            step=e.step, term=e.term) from None
+                    # roll back: the last good checkpoint, a lower lr, the same batches after it
+                    ckpt = latest_checkpoint(out)
+                    state["step"] = restore(ckpt, run_state=False)  # keep the counts
+                    run["rollbacks"] += 1
+                    run["lr_scale"] *= tc.rollback_lr_factor
+                    logger.close()
+                    truncate_metrics(out / "metrics.jsonl", state["step"])
+                    logger = Logger(out, start_step=state["step"], total_steps=tc.steps,
+                                    progress=tc.progress)
+                    logger.values(state["step"], {"rollback": run["rollbacks"],
+                                                  "lr_scale": run["lr_scale"]})
+                    print(f"genzoo: {e}; rolled back to {ckpt.name} with lr x "
+                          f"{run['lr_scale']:g} (rollback {run['rollbacks']} of "
+                          f"{tc.max_rollbacks})", file=sys.stderr, flush=True)
+        if state["step"] != state["last_ckpt"]:  # stopped by a signal: keep the work done
+            checkpoint(state["step"])
     finally:
         for p in all_params:
             p.requires_grad_(True)
         logger.close()
-    return {"run_dir": str(out), "step": step, "seconds": time.perf_counter() - t0,
-            "last": last_row, "stopped": step < tc.steps}
+    return {"run_dir": str(out), "step": state["step"], "seconds": time.perf_counter() - t0,
+            "last": state["last_row"], "stopped": state["step"] < tc.steps}
