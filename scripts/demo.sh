@@ -16,9 +16,10 @@ echo "== 2/4 VAE test-set likelihood (importance sampling, k=100)"
 echo "== 3/4 DCGAN on mnist5k padded to 32x32 (half-width networks), 1500 steps"
 "$GZ" train dcgan --data mnist5k --out "$GAN" --steps 1500 --set ngf=32 --set ndf=32 \
   --set ema_decay=0.999 --set sample_every=250
-echo "== 4/4 samples from both (EMA weights for the DCGAN)"
+echo "== 4/4 samples from both (EMA weights for the DCGAN) and an HTML report comparing them"
 "$GZ" sample "$VAE" --n 64 --out "$VAE/final-samples.png"
 "$GZ" sample "$GAN" --n 64 --out "$GAN/final-samples.png"
+"$GZ" report "$VAE" "$GAN" --out "$ROOT/report-$STAMP.html"
 
 cat <<MSG
 
@@ -26,5 +27,6 @@ Done. Run directories (config.yaml, metrics.jsonl, tb/, samples/, checkpoints/):
   VAE:   $VAE
   DCGAN: $GAN
 Sample grids:  $VAE/final-samples.png  and  $GAN/final-samples.png
+Report (open in a browser):  $ROOT/report-$STAMP.html
 Training curves:  $BIN/tensorboard --logdir $ROOT
 MSG
