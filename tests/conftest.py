@@ -16,6 +16,9 @@ TINY: dict[str, dict] = {
             "model.latent_dim": 3},
     "gan": {"data.name": "digits", "data.image_size": 8, "model.nz": 4, "model.ngf": 4,
             "model.ndf": 4},
+    "vqvae": {"data.name": "digits", "model.stages": "8", "model.res_blocks": 1,
+              "model.res_channels": 4, "model.codebook_size": 8, "model.code_dim": 3,
+              "model.restart_after": 2},
 }
 
 
