@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from genzoo.cli import main
 from genzoo.config import RunConfig, TrainConfig, apply_overrides
 from genzoo.data import DataConfig
 from genzoo.models import MODELS, get_model_class
@@ -126,3 +127,33 @@ def check_save_load(model, path) -> None:
     loaded.eval()
     g1, g2 = torch.Generator().manual_seed(1), torch.Generator().manual_seed(1)
     assert torch.equal(model.sample(3, generator=g1), loaded.sample(3, generator=g2))
+
+
+# ----------------------------------------------------------------------------- the CLI in-process
+
+def cli(*args) -> int:
+    """Run `genzoo ARGS` in-process; argparse's exits come back as their exit code."""
+    try:
+        return main([str(a) for a in args])
+    except SystemExit as e:
+        return e.code if isinstance(e.code, int) else 1
+
+
+def run_ok(capsys, *args) -> str:
+    rc = cli(*args)
+    out, err = capsys.readouterr()
+    assert rc == 0, err
+    assert "Traceback" not in err
+    return out
+
+
+def run_error(capsys, *args) -> str:
+    """The command fails with exactly one line `genzoo: error: ...` on stderr; returns it."""
+    rc = cli(*args)
+    out, err = capsys.readouterr()
+    assert rc != 0
+    assert "Traceback" not in err
+    lines = err.splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("genzoo: error: "), err
+    return lines[0]

@@ -12,9 +12,8 @@ import numpy as np
 import pytest
 import torch
 import yaml
+from conftest import cli, run_error, run_ok  # noqa: F401
 from PIL import Image
-
-from genzoo.cli import main
 
 # a VAE small enough to train a few steps in well under a second on one CPU core
 TINY_VAE = ["--data", "digits", "--batch-size", "32", "--set", "arch=mlp", "--set", "hidden=16",
@@ -24,34 +23,6 @@ TINY_DCGAN = ["--data", "digits", "--batch-size", "32", "--set", "image_size=8",
               "--set", "ndf=8", "--set", "nz=8", "--set", "ema_decay=0.9", "--set", "n_samples=16"]
 TINY_POINTS = ["--data", "8gaussians", "--batch-size", "64", "--set", "arch=mlp",
                "--set", "decoder=gaussian", "--set", "hidden=16", "--set", "n_samples=64"]
-
-
-def cli(*args) -> int:
-    """Run `genzoo ARGS` in-process; argparse's exits come back as their exit code."""
-    try:
-        return main([str(a) for a in args])
-    except SystemExit as e:
-        return e.code if isinstance(e.code, int) else 1
-
-
-def run_ok(capsys, *args) -> str:
-    rc = cli(*args)
-    out, err = capsys.readouterr()
-    assert rc == 0, err
-    assert "Traceback" not in err
-    return out
-
-
-def run_error(capsys, *args) -> str:
-    """The command fails with exactly one line `genzoo: error: ...` on stderr; returns it."""
-    rc = cli(*args)
-    out, err = capsys.readouterr()
-    assert rc != 0
-    assert "Traceback" not in err
-    lines = err.splitlines()
-    assert len(lines) == 1, err
-    assert lines[0].startswith("genzoo: error: "), err
-    return lines[0]
 
 
 def snapshot(root: Path) -> dict[str, bytes | None]:

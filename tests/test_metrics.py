@@ -21,12 +21,11 @@ import numpy as np
 import pytest
 import scipy.linalg
 import torch
-from conftest import tiny_config
+from conftest import cli, run_error, run_ok, tiny_config
 from PIL import Image
 from sklearn.neighbors import NearestNeighbors
 from torch import nn
 
-from genzoo.cli import main
 from genzoo.data import DataConfig, load_dataset
 from genzoo.errors import GenzooError
 from genzoo.metrics import METRICS, EvalContext, run_metrics
@@ -46,31 +45,6 @@ from genzoo.train import train
 
 CLF_STEPS = 60
 N_EVAL = 200  # generated samples for `genzoo eval RUN` (default 5000 is too slow for a test)
-
-
-def cli(*args) -> int:
-    try:
-        return main([str(a) for a in args])
-    except SystemExit as e:
-        return e.code if isinstance(e.code, int) else 1
-
-
-def run_ok(capsys, *args) -> str:
-    rc = cli(*args)
-    out, err = capsys.readouterr()
-    assert rc == 0, err
-    assert "Traceback" not in err
-    return out
-
-
-def run_error(capsys, *args) -> str:
-    """Exit code 1 and exactly one line `genzoo: error: ...` on stderr; returns the line."""
-    rc = cli(*args)
-    _, err = capsys.readouterr()
-    assert rc == 1, err
-    lines = err.splitlines()
-    assert len(lines) == 1 and lines[0].startswith("genzoo: error: "), err
-    return lines[0]
 
 
 class Identity(nn.Module):
