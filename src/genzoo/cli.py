@@ -28,7 +28,8 @@ def _add_sample(sub) -> None:
     p = sub.add_parser("sample", help="draw samples from a run's latest checkpoint")
     p.add_argument("run", help="run directory")
     p.add_argument("--n", type=int, default=64, help="number of samples")
-    p.add_argument("--out", required=True, help=".png for a picture, .npy for raw samples")
+    p.add_argument("--out", required=True, help=".png for a picture, .npy for raw samples, "
+                   ".wav for audio (X.wav writes X-000.wav, ... and X.png)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--ema", action=argparse.BooleanOptionalAction, default=True,
                    help="use EMA weights when the run has them (default: yes)")
@@ -104,6 +105,13 @@ def _add_plot(sub) -> None:
     s.add_argument("--out", help="PNG file (default: RUN/decision.png)")
     s.add_argument("--n", type=int, default=1000, help="generator samples drawn on top")
     s.add_argument("--seed", type=int, default=0)
+    r = kinds.add_parser("receptive-field", help="which inputs influence an autoregressive "
+                         "model's output at a position (|gradient|; pixelcnn, wavenet)")
+    r.add_argument("run")
+    r.add_argument("--out", help="PNG file (default: RUN/receptive-field.png)")
+    r.add_argument("--position", help="output position: i,j for images, t for sequences "
+                   "(default: the centre)")
+    r.add_argument("--index", type=int, default=0, help="test example used as the input")
 
 
 def _add_report(sub) -> None:
@@ -261,11 +269,17 @@ def cmd_sample(args) -> None:
 
     if args.n < 1:
         raise GenzooError(f"--n {args.n} must be at least 1")
-    if Path(args.out).suffix.lower() not in (".png", ".npy"):
-        raise GenzooError(f"--out {args.out!r} must end in .png (picture) or .npy (raw samples)")
+    if Path(args.out).suffix.lower() not in (".png", ".npy", ".wav"):
+        raise GenzooError(f"--out {args.out!r} must end in .png (picture), .npy (raw samples) "
+                          "or .wav (audio runs)")
     model, cfg, info = load_run(args.run, ema=args.ema)
     path = write_samples_file(model, cfg, args.out, n=args.n, seed=args.seed)
-    print(f"wrote {args.n} samples from {info} to {path}")
+    if Path(args.out).suffix.lower() == ".wav":  # X.wav -> X-000.wav ... and the picture X.png
+        stem = Path(args.out).with_suffix("")
+        print(f"wrote {args.n} samples from {info} to {stem}-000.wav .. "
+              f"{stem.name}-{args.n - 1:03d}.wav and {path}")
+    else:
+        print(f"wrote {args.n} samples from {info} to {path}")
 
 
 def cmd_eval(args) -> None:
@@ -385,6 +399,27 @@ def cmd_plot(args) -> None:
         model, cfg, _ = load_run(args.run, ema=True)
         write_traversal(model, load_dataset(cfg.data, "test"), out, dims=dims,
                         steps=args.steps, span=args.span, index=args.index)
+        print(f"wrote {out}")
+    elif args.figure == "receptive-field":
+        from genzoo.data import load_dataset
+        from genzoo.viz.receptive import save_receptive_field
+
+        out = args.out or str(Path(args.run) / "receptive-field.png")
+        check_png_out(out)
+        model, cfg, info = load_run(args.run, ema=True)
+        data = load_dataset(cfg.data, "test")
+        if not 0 <= args.index < len(data):
+            raise GenzooError(f"--index {args.index} is outside the test split "
+                              f"(0..{len(data) - 1})")
+        x = data.to_float(data.x[args.index:args.index + 1])
+        x = model.causal_input(x) if hasattr(model, "causal_input") else x
+        try:
+            pos = tuple(int(v) for v in args.position.split(",")) if args.position else \
+                tuple(s // 2 for s in x.shape[2:])
+        except ValueError:
+            raise GenzooError(f"--position {args.position!r} must be integers, e.g. 14,14") \
+                from None
+        save_receptive_field(model, x, pos, out, title=f"{info}: position {pos}")
         print(f"wrote {out}")
     elif args.figure == "latent-dims":
         from genzoo.plots import latent_dims

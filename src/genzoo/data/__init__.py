@@ -31,6 +31,8 @@ class DataConfig:
     channels: int | None = None  # convert images to 1 or 3 channels (None: native)
     binarize: Literal["none", "dynamic"] = "none"  # dynamic: fresh Bernoulli draw per batch
     limit: int | None = None  # keep only the first `limit` examples of each split
+    sample_rate: int | None = None  # audio: samples per second (None: 8000)
+    clip: int | None = None  # audio: samples per example (None: 4096)
 
 
 @dataclass(frozen=True)
@@ -98,6 +100,11 @@ def load_dataset(cfg: DataConfig, split: str = "train") -> TensorData:
     if split not in ("train", "test"):
         raise GenzooError(f"unknown split {split!r}; choose train or test")
     entry = DATASETS[cfg.name]
+    audio = [k for k in ("sample_rate", "clip") if getattr(cfg, k) is not None]
+    if audio and entry.kind != "audio":  # audio settings on image/points data
+        raise GenzooError(f"settings for audio datasets ({', '.join(audio)}) do not "
+                          f"apply to {cfg.name}, which holds {entry.kind} data; leave "
+                          "them unset")
     data = entry.loader(cfg, split)
     if data.spec.kind != "image":
         used = [k for k in ("image_size", "channels", "limit") if getattr(cfg, k) is not None]
@@ -120,14 +127,16 @@ def load_dataset(cfg: DataConfig, split: str = "train") -> TensorData:
         x = resize_images(TensorData.to_float(x), cfg.image_size, cfg.resize)
     if cfg.channels is not None and x.shape[1] != cfg.channels:
         x = convert_channels(TensorData.to_float(x), cfg.channels)
-    spec = DataSpec("image", tuple(x.shape[1:]), data.spec.num_classes, data.spec.extras)
+    # extras["binarize"]: models whose likelihood depends on it (pixelcnn output=auto) read it
+    extras = {**data.spec.extras, "binarize": cfg.binarize}
+    spec = DataSpec("image", tuple(x.shape[1:]), data.spec.num_classes, extras)
     mode = {"none": "none", "dynamic": "dynamic" if split == "train" else "static"}[cfg.binarize]
     return TensorData(x, y, spec, binarize=mode, name=cfg.name)
 
 
 def _ensure_loaded() -> None:
     # importing the modules runs their @register_dataset decorators
-    from genzoo.data import embedded, folder, torchvision_sets, toy2d  # noqa: F401
+    from genzoo.data import audio, embedded, folder, torchvision_sets, toy2d  # noqa: F401
 
 
 __all__ = ["DATASETS", "DataConfig", "DataSpec", "TensorData", "binarize_tensor",

@@ -58,10 +58,15 @@ def scatter_image(points: torch.Tensor, path: str | Path, reference: torch.Tenso
 
 
 def save_samples(x: torch.Tensor, kind: str, path: str | Path,
-                 reference: torch.Tensor | None = None, title: str = "") -> torch.Tensor:
+                 reference: torch.Tensor | None = None, title: str = "",
+                 sample_rate: int | None = None) -> torch.Tensor:
     """A picture of samples of any data kind; returns it as a (C, H, W) tensor in [0, 1]."""
     if kind == "points":
         return scatter_image(x, path, reference, title)
+    if kind == "audio":  # waveforms and spectrograms; sample_rate labels the axes
+        from genzoo.viz.audio import audio_image
+
+        return audio_image(x, path, sample_rate, title)
     if kind == "image":
         grid = image_grid(x)
         save_image(grid, path)
@@ -70,12 +75,16 @@ def save_samples(x: torch.Tensor, kind: str, path: str | Path,
 
 
 def write_samples_file(model, cfg, out: str | Path, *, n: int, seed: int) -> Path:
-    """Samples to `.png` (a grid, or a scatter plot for points) or `.npy` (raw, data space)."""
+    """Samples to `.png` (a grid, a scatter plot for points, waveforms and spectrograms for
+    audio), `.npy` (raw, data space) or, for audio, `.wav`: X.wav writes X-000.wav, X-001.wav,
+    ... (16-bit PCM, one per sample) and their picture X.png; returns the PNG's path."""
     from genzoo.errors import GenzooError
 
     out = Path(out)
-    if out.suffix.lower() not in (".png", ".npy"):
-        raise GenzooError(f"--out {str(out)!r} must end in .png (picture) or .npy (raw samples)")
+    audio = model.spec.kind == "audio"
+    if out.suffix.lower() not in (".png", ".npy") + ((".wav",) if audio else ()):
+        raise GenzooError(f"--out {str(out)!r} must end in .png (picture) or .npy (raw samples)"
+                          + (" or .wav (audio files)" if audio else ""))
     if not out.parent.exists():
         raise GenzooError(f"directory {str(out.parent)!r} does not exist")
     g = torch.Generator().manual_seed(seed)
@@ -83,6 +92,16 @@ def write_samples_file(model, cfg, out: str | Path, *, n: int, seed: int) -> Pat
         x = model.sample(n, generator=g).cpu()
     if out.suffix.lower() == ".npy":
         np.save(out, x.numpy())
+    elif audio:
+        from genzoo.data.audio import audio_settings
+        from genzoo.viz.audio import audio_image, write_wav
+
+        rate = audio_settings(cfg.data)[0]
+        if out.suffix.lower() == ".wav":
+            for i, clip in enumerate(x):
+                write_wav(out.with_name(f"{out.stem}-{i:03d}.wav"), clip, rate)
+            out = out.with_suffix(".png")
+        audio_image(x, out, rate, title=f"{n} samples")
     else:
         ref = None
         if model.spec.kind == "points":
