@@ -438,6 +438,8 @@ def add_parser(sub) -> None:
     p.add_argument("--metrics", default="", help="comma-separated metric names (default: none)")
     p.add_argument("--n", type=int, help="examples per evaluation (default: the metric's)")
     p.add_argument("--k", type=int, default=500, help="importance samples for VAE likelihoods")
+    p.add_argument("--features", help="feature extractor of fid/kid/is/pr: a classifier "
+                   "directory or 'inception' (default: the dataset's registered classifier)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="a setting for every config (a config's own settings win)")
 
@@ -454,7 +456,7 @@ def cmd_compare(args) -> None:
                               "--steps, --seeds and --set are for training new ones")
         command = shlex.join(["genzoo", "compare", "--runs", *args.runs, *tail])
         result = compare_runs(args.runs, out=args.out, metrics=metrics, n_eval=args.n,
-                              options={"k": args.k}, command=command)
+                              options={"k": args.k, "features": args.features}, command=command)
     else:
         steps = 2000 if args.steps is None else args.steps
         try:
@@ -468,7 +470,7 @@ def cmd_compare(args) -> None:
                               *(x for s in args.set for x in ("--set", s)), *tail])
         result = run_comparison(args.configs, data=args.data, out=args.out, steps=steps,
                                 seeds=seeds, sets=args.set, metrics=metrics, n_eval=args.n,
-                                options={"k": args.k}, command=command,
+                                options={"k": args.k, "features": args.features}, command=command,
                                 log=lambda msg: print(msg, file=sys.stderr, flush=True))
     print(result["table"], end="")
     for name, path in result["paths"].items():
