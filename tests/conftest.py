@@ -20,7 +20,7 @@ TINY: dict[str, dict] = {
     "vqvae": {"data.name": "digits", "model.stages": "8", "model.res_blocks": 1,
               "model.res_channels": 4, "model.codebook_size": 8, "model.code_dim": 3,
               "model.restart_after": 2},
-    "wavenet": {"data.name": "tones", "data.clip": 64, "model.residual_channels": 4,
+    "wavenet": {"data.name": "tones", "data.clip_length": 64, "model.residual_channels": 4,
                 "model.skip_channels": 8, "model.dilations": "1,2,4"},
 }
 

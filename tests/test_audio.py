@@ -29,7 +29,7 @@ def test_tones_are_deterministic_by_seed_and_in_range():
 
 
 def test_tones_splits_spec_and_disjointness():
-    cfg = DataConfig(name="tones", clip=128, sample_rate=16000)
+    cfg = DataConfig(name="tones", clip_length=128, sample_rate=16000)
     train, test = load_dataset(cfg, "train"), load_dataset(cfg, "test")
     assert train.spec.kind == "audio" and train.spec.shape == (1, 128)
     assert train.spec.num_classes == 4 and train.spec.extras["sample_rate"] == 16000
@@ -51,17 +51,17 @@ def test_tone_class_has_its_pitch():
 
 def test_settings_of_the_other_kind_are_refused():
     with pytest.raises(GenzooError, match="image datasets.*image_size.*audio"):
-        load_dataset(DataConfig(name="tones", image_size=8, clip=64), "train")
+        load_dataset(DataConfig(name="tones", image_size=8, clip_length=64), "train")
     with pytest.raises(GenzooError, match="image datasets.*channels"):
-        load_dataset(DataConfig(name="tones", channels=1, clip=64), "train")
+        load_dataset(DataConfig(name="tones", channels=1, clip_length=64), "train")
     with pytest.raises(GenzooError, match="audio datasets.*clip.*image"):
-        load_dataset(DataConfig(name="digits", clip=64), "train")
+        load_dataset(DataConfig(name="digits", clip_length=64), "train")
     with pytest.raises(GenzooError, match="audio datasets.*sample_rate.*points"):
         load_dataset(DataConfig(name="8gaussians", sample_rate=8000), "train")
     with pytest.raises(GenzooError, match="sample_rate"):
         load_dataset(DataConfig(name="tones", sample_rate=10), "train")
     with pytest.raises(GenzooError, match="clip"):
-        load_dataset(DataConfig(name="tones", clip=1), "train")
+        load_dataset(DataConfig(name="tones", clip_length=1), "train")
 
 
 # ----------------------------------------------------------------------------- wav-folder
@@ -115,7 +115,7 @@ def test_read_wav_formats(wav_dir):
 
 
 def test_wav_folder_resamples_keeps_pitch_and_skips_bad_files(wav_dir, caplog):
-    cfg = DataConfig(name="wav-folder", root=str(wav_dir), sample_rate=8000, clip=1024)
+    cfg = DataConfig(name="wav-folder", root=str(wav_dir), sample_rate=8000, clip_length=1024)
     with caplog.at_level(logging.WARNING, logger="genzoo"):
         train = load_dataset(cfg, "train")
     assert "skipped 1 unreadable" in caplog.text and "1 files without a .wav" in caplog.text

@@ -262,8 +262,8 @@ def test_channels_is_unambiguous_for_dcgan():
 
 def test_unknown_model():
     with pytest.raises(GenzooError) as e:
-        build_config("vqvae")
-    assert "unknown model 'vqvae'" in str(e.value)
+        build_config("nosuchmodel")
+    assert "unknown model 'nosuchmodel'" in str(e.value)
     assert "dcgan" in str(e.value) and "vae" in str(e.value)
 
 

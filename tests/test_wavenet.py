@@ -178,7 +178,7 @@ def test_cli_train_then_sample_wav_files(tmp_path, capsys):
 
     run = tmp_path / "run"
     args = ["train", "wavenet", "--out", str(run), "--steps", "4", "--batch-size", "8",
-            "--set", "clip=64", "--set", "residual_channels=4", "--set", "skip_channels=8",
+            "--set", "clip_length=64", "--set", "residual_channels=4", "--set", "skip_channels=8",
             "--set", "dilations=1,2,4", "--set", "n_samples=3", "--set", "progress=none",
             "--set", "sample_rate=4000"]
     assert main(args) == 0

@@ -32,7 +32,7 @@ class DataConfig:
     binarize: Literal["none", "dynamic"] = "none"  # dynamic: fresh Bernoulli draw per batch
     limit: int | None = None  # keep only the first `limit` examples of each split
     sample_rate: int | None = None  # audio: samples per second (None: 8000)
-    clip: int | None = None  # audio: samples per example (None: 4096)
+    clip_length: int | None = None  # audio: samples per example (None: 4096)
 
 
 @dataclass(frozen=True)
@@ -100,7 +100,7 @@ def load_dataset(cfg: DataConfig, split: str = "train") -> TensorData:
     if split not in ("train", "test"):
         raise GenzooError(f"unknown split {split!r}; choose train or test")
     entry = DATASETS[cfg.name]
-    audio = [k for k in ("sample_rate", "clip") if getattr(cfg, k) is not None]
+    audio = [k for k in ("sample_rate", "clip_length") if getattr(cfg, k) is not None]
     if audio and entry.kind != "audio":  # audio settings on image/points data
         raise GenzooError(f"settings for audio datasets ({', '.join(audio)}) do not "
                           f"apply to {cfg.name}, which holds {entry.kind} data; leave "

@@ -4,7 +4,7 @@
                  a chirp, or noise bursts; deterministic (fixed seeds), nothing to download
     wav-folder   any directory of WAV files (--set root=DIR), resampled and cut into clips
 
-Both take `sample_rate` (samples per second, default 8000) and `clip` (samples per example,
+Both take `sample_rate` (samples per second, default 8000) and `clip_length` (samples per example,
 default 4096: about half a second at 8 kHz). The rate is kept in `spec.extras["sample_rate"]`.
 """
 
@@ -34,11 +34,11 @@ log = logging.getLogger("genzoo")
 def audio_settings(cfg: DataConfig) -> tuple[int, int]:
     """(sample rate, clip length) of an audio dataset config, defaults filled in and checked."""
     rate = DEFAULT_RATE if cfg.sample_rate is None else cfg.sample_rate
-    clip = DEFAULT_CLIP if cfg.clip is None else cfg.clip
+    clip = DEFAULT_CLIP if cfg.clip_length is None else cfg.clip_length
     if not 1000 <= rate <= 192_000:
         raise GenzooError(f"sample_rate={rate} is not valid; use 1000..192000 samples per second")
     if clip < 2:
-        raise GenzooError(f"clip={clip} must be at least 2 samples per example")
+        raise GenzooError(f"clip_length={clip} must be at least 2 samples per example")
     return rate, clip
 
 
@@ -210,7 +210,7 @@ def load_wav_folder(cfg: DataConfig, split: str) -> TensorData:
         raise GenzooError(
             f"wav-folder: no clips for the {split} split under {base}: {len(wavs)} .wav files, "
             f"{bad} unreadable, {short} shorter than one clip of {clip} samples "
-            f"({clip / rate:.3g} s at {rate} Hz); add WAV files or lower clip"
+            f"({clip / rate:.3g} s at {rate} Hz); add WAV files or lower clip_length"
             + ("" if explicit else " (1 clip in 10 goes to the test split)"))
     x = torch.from_numpy(np.stack(clips).astype(np.float32)).unsqueeze(1)  # (N, 1, clip)
     spec = DataSpec("audio", (1, clip), num_classes=0, extras={"sample_rate": rate})
