@@ -56,12 +56,9 @@ def audio_image(x: torch.Tensor, path: str | Path, sample_rate: int | None = Non
         axes[-1, 1].set_xlabel(unit_t, fontsize=7)
         axes[0, 1].set_title(f"spectrogram ({unit_f})", fontsize=8)
     axes[0, 0].set_title(title or "waveform", fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path)
-    fig.canvas.draw()
-    img = np.asarray(fig.canvas.buffer_rgba())[:, :, :3].copy()
-    plt.close(fig)
-    return torch.from_numpy(img).permute(2, 0, 1).float() / 255
+    from genzoo.viz.grid import save_figure
+
+    return save_figure(fig, path)
 
 
 def write_wav(path: str | Path, x: torch.Tensor, sample_rate: int) -> None:

@@ -27,6 +27,18 @@ def save_image(grid: torch.Tensor, path: str | Path) -> None:
     Image.fromarray(arr).save(path)
 
 
+def save_figure(fig, path: str | Path) -> torch.Tensor:
+    """Save a matplotlib figure as PNG, close it; return the picture as (3, H, W) in [0, 1]."""
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    fig.savefig(path)
+    fig.canvas.draw()
+    img = np.asarray(fig.canvas.buffer_rgba())[:, :, :3].copy()
+    plt.close(fig)
+    return torch.from_numpy(img).permute(2, 0, 1).float() / 255
+
+
 def scatter_image(points: torch.Tensor, path: str | Path, reference: torch.Tensor | None = None,
                   title: str = "") -> torch.Tensor:
     """Scatter plot of (N, 2) samples over reference data; saves a PNG, returns it as a tensor."""
@@ -49,12 +61,7 @@ def scatter_image(points: torch.Tensor, path: str | Path, reference: torch.Tenso
     ax.set_aspect("equal")
     ax.set_title(title)
     ax.legend(loc="upper right", fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path)
-    fig.canvas.draw()
-    img = np.asarray(fig.canvas.buffer_rgba())[:, :, :3].copy()
-    plt.close(fig)
-    return torch.from_numpy(img).permute(2, 0, 1).float() / 255
+    return save_figure(fig, path)
 
 
 def save_samples(x: torch.Tensor, kind: str, path: str | Path,
