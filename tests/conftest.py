@@ -20,6 +20,8 @@ TINY: dict[str, dict] = {
     "vqvae": {"data.name": "digits", "model.stages": "8", "model.res_blocks": 1,
               "model.res_channels": 4, "model.codebook_size": 8, "model.code_dim": 3,
               "model.restart_after": 2},
+    "pixelcnn": {"data.name": "digits", "model.channels": 4, "model.layers": 1,
+                 "model.kernel": 3, "model.head": 8},
     "wavenet": {"data.name": "tones", "data.clip_length": 64, "model.residual_channels": 4,
                 "model.skip_channels": 8, "model.dilations": "1,2,4"},
 }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from genzoo.errors import GenzooError
@@ -76,3 +77,45 @@ class MinibatchDiscrimination(nn.Module):
         dist = (m.unsqueeze(0) - m.unsqueeze(1)).abs().sum(-1)  # (B, B, K) L1 distances
         o = torch.exp(-dist).sum(1) - 1.0  # (B, K); minus exp(0) of each example with itself
         return torch.cat([x, o], 1)
+
+
+class MaskedConv2d(nn.Conv2d):
+    """A 'same'-size convolution that only sees what precedes the centre pixel in raster order
+    (PixelCNN, van den Oord et al. 2016, arXiv:1601.06759, sec. 3.4 and fig. 2).
+
+    Spatially the kernel keeps the rows above the centre and the centre row left of the centre.
+    At the centre itself the channels are split into `colors` contiguous groups (R, G, B; channel
+    i of n belongs to group i * colors // n): mask "A" (the first layer) lets output group g see
+    input groups < g only, so no output sees its own sub-pixel; mask "B" (later layers) lets it
+    see groups <= g. With colors=1 this is the single-channel mask: "A" excludes the centre,
+    "B" includes it. Rectangular kernels (1 x k for a horizontal stack) are allowed.
+    """
+
+    def __init__(self, in_ch: int, out_ch: int, kernel_size: int | tuple[int, int],
+                 mask_type: str, colors: int = 1, bias: bool = True):
+        kh, kw = (kernel_size, kernel_size) if isinstance(kernel_size, int) else kernel_size
+        if kh % 2 == 0 or kw % 2 == 0:
+            raise GenzooError(f"masked convolution kernels must be odd, got {kh}x{kw}")
+        if mask_type not in ("A", "B"):
+            raise GenzooError(f"mask_type={mask_type!r} is not valid; choose A or B")
+        if in_ch % colors or out_ch % colors:
+            raise GenzooError(f"masked convolution {in_ch}->{out_ch} channels: both must be "
+                              f"multiples of the {colors} colour channels")
+        super().__init__(in_ch, out_ch, (kh, kw), padding=(kh // 2, kw // 2), bias=bias)
+        cy, cx = kh // 2, kw // 2
+        mask = torch.zeros(out_ch, in_ch, kh, kw)
+        mask[:, :, :cy] = 1  # every row above the centre
+        mask[:, :, cy, :cx] = 1  # the centre row, left of the centre
+        g_out = torch.arange(out_ch) * colors // out_ch  # (out,) colour group of each channel
+        g_in = torch.arange(in_ch) * colors // in_ch  # (in,)
+        centre = g_in[None, :] < g_out[:, None] if mask_type == "A" else \
+            g_in[None, :] <= g_out[:, None]
+        mask[:, :, cy, cx] = centre.float()  # (out, in) at the centre tap
+        self.mask_type = mask_type
+        # not persistent: it follows from the constructor's arguments, so checkpoints hold no copy
+        self.register_buffer("mask", mask, persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # weight * mask (not a masked copy kept in place): masked taps stay exactly zero and get
+        # exactly zero gradient, whatever the optimizer does
+        return F.conv2d(x, self.weight * self.mask, self.bias, self.stride, self.padding)
