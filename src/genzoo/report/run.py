@@ -406,7 +406,7 @@ def _comparison_section(runs: list[RunInfo]) -> list[str]:
         out.append(P.para(f"{some} more settings belong to only some of the models; see "
                           "Configuration below."))
     out += [P.heading("Final samples", id="final-samples"),
-            P.para("Each run's latest samples/ picture (its own fixed noise).")]
+            P.para("Each run's latest picture in samples/ (its own fixed noise).")]
     out.append("<div>" + "".join(
         P.file_figure(r.samples[-1][1], f"{r.label}, step {r.samples[-1][0]}") if r.samples
         else P.note(f"{r.label}: no sample pictures yet.") for r in runs) + "</div>")
