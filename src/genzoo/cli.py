@@ -221,15 +221,18 @@ def cmd_train_classifier(args) -> int:
         raise GenzooError("a classifier trains in one go: --resume and --config do not apply")
     if args.data is None:
         raise GenzooError("genzoo train classifier needs --data DATASET (a labelled image set)")
-    opts = {"steps": args.steps, "batch_size": args.batch_size, "seed": args.seed}
+    from genzoo.config import coerce, parse_set
+
+    types = {"steps": int, "batch_size": int, "seed": int, "lr": float}  # training settings
+    kw = {k: v for k, v in (("steps", args.steps), ("batch_size", args.batch_size),
+                            ("seed", args.seed)) if v is not None}
     data_items = []
-    for k, v in [x for x in _parse_sets(args.set)]:
-        if k in ("steps", "batch_size", "seed", "lr"):
-            opts[k] = v
+    for k, v in parse_set(args.set):
+        if k in types:
+            kw[k] = coerce(v, types[k], k)
         else:
             data_items.append(f"{k}={v}")
     data_cfg = _data_config(args.data, data_items)
-    kw = {k: (float(v) if k == "lr" else int(v)) for k, v in opts.items() if v is not None}
     rec = train_classifier(data_cfg, args.out, **kw)
     register_classifier(data_cfg.name, args.out)
     print(f"classifier {rec['name']}: test accuracy {100 * rec['test_accuracy']:.2f}% on "
@@ -237,24 +240,6 @@ def cmd_train_classifier(args) -> int:
           f"{rec['seconds']}s")
     print(f"wrote {args.out}; it is now the default --features for {data_cfg.name}")
     return 0
-
-
-def _parse_sets(items):
-    from genzoo.config import parse_set
-
-    pairs = parse_set(items)
-    for k, v in pairs:
-        if k in ("steps", "batch_size", "seed"):
-            try:
-                int(v)
-            except ValueError:
-                raise GenzooError(f"--set {k}={v!r} must be a whole number") from None
-        if k == "lr":
-            try:
-                float(v)
-            except ValueError:
-                raise GenzooError(f"--set lr={v!r} must be a number") from None
-    return pairs
 
 
 def _preset_models(model: str) -> set[str]:

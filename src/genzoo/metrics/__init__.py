@@ -110,16 +110,17 @@ class Metric:
     name: str
     fn: Callable[[EvalContext], dict]
     description: str
+    features: bool = False  # uses the feature extractor (ctx.extractor())
 
 
 METRICS: dict[str, Metric] = {}
 
 
-def register_metric(name: str, description: str):
+def register_metric(name: str, description: str, *, features: bool = False):
     def deco(fn):
         if name in METRICS:
             raise ValueError(f"metric {name!r} registered twice")
-        METRICS[name] = Metric(name, fn, description)
+        METRICS[name] = Metric(name, fn, description, features)
         return fn
 
     return deco

@@ -26,6 +26,7 @@ import dataclasses
 import hashlib
 import json
 import os
+from abc import ABC, abstractmethod
 from pathlib import Path
 
 import torch
@@ -63,14 +64,15 @@ def default_classifier(dataset: str) -> Path | None:
     return Path(path) if path and Path(path).is_dir() else None
 
 
-class Extractor:
+class Extractor(ABC):
     """Images (B, C, H, W) in [-1, 1] -> {"features": (B, F), "logits": (B, K)}."""
 
     name: str  # goes into metric names: fid_<name>
     key: str  # name + weights hash: the cache key of real features
 
+    @abstractmethod
     def __call__(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        raise NotImplementedError
+        """Features and class logits of a batch."""
 
 
 class ClassifierExtractor(Extractor):

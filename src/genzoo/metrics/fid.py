@@ -45,7 +45,8 @@ def fid_from_features(real: torch.Tensor, fake: torch.Tensor) -> float:
     return frechet_distance(*gaussian_stats(real), *gaussian_stats(fake))
 
 
-@register_metric("fid", "Fréchet distance of feature statistics (domain classifier or Inception)")
+@register_metric("fid", "Fréchet distance of feature statistics (domain classifier or Inception)",
+                 features=True)
 def fid(ctx: EvalContext) -> dict:
     real, fake = ctx.real_features()["features"], ctx.fake_features()["features"]
     name = ctx.extractor().name

@@ -37,7 +37,8 @@ def inception_score(logits: torch.Tensor, splits: int = SPLITS,
     return float(s.mean()), float(s.std(unbiased=False)) if len(s) > 1 else 0.0
 
 
-@register_metric("is", "Inception Score from classifier logits (splits, mean and std)")
+@register_metric("is", "Inception Score from classifier logits (splits, mean and std)",
+                 features=True)
 def inception_score_metric(ctx: EvalContext) -> dict:
     logits = ctx.fake_features()["logits"]
     name = ctx.extractor().name

@@ -54,7 +54,8 @@ def kid_from_features(real: torch.Tensor, fake: torch.Tensor, *, n_subsets: int 
     return float(vals.mean()), std, m
 
 
-@register_metric("kid", "kernel distance (unbiased cubic-kernel MMD^2 over subsets)")
+@register_metric("kid", "kernel distance (unbiased cubic-kernel MMD^2 over subsets)",
+                 features=True)
 def kid(ctx: EvalContext) -> dict:
     real, fake = ctx.real_features()["features"], ctx.fake_features()["features"]
     name = ctx.extractor().name

@@ -42,7 +42,7 @@ def _panel(fake, train, idx, path) -> None:
 
 
 @register_metric("nn", "nearest training images of samples, pixel and feature space "
-                       "(memorisation check)")
+                       "(memorisation check)", features=True)
 def nn_check(ctx: EvalContext) -> dict:
     from genzoo.errors import GenzooError
 

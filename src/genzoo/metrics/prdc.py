@@ -60,7 +60,8 @@ def prdc(real: torch.Tensor, fake: torch.Tensor, k_pr: int = K_PR, k_dc: int = K
     return {"precision": precision, "recall": recall, "density": density, "coverage": coverage}
 
 
-@register_metric("pr", "precision/recall (k=3) and density/coverage (k=5) in feature space")
+@register_metric("pr", "precision/recall (k=3) and density/coverage (k=5) in feature space",
+                 features=True)
 def pr(ctx: EvalContext) -> dict:
     real, fake = ctx.real_features()["features"], ctx.fake_features()["features"]
     name = ctx.extractor().name

@@ -171,10 +171,8 @@ def _eval_context(cfg: RunConfig, model: GenerativeModel, device: torch.device):
     names = [m.strip() for m in tc.eval_metrics.split(",") if m.strip()]
     if not names:
         raise GenzooError("eval_metrics is empty; name metrics, e.g. fid,kid")
-    for name in names:
-        get_metric(name)  # an unknown name fails before the run directory exists
-    feature_metrics = {"fid", "kid", "is", "pr", "nn"}
-    if feature_metrics & set(names):
+    # an unknown name or a missing extractor fails before the run directory exists
+    if any([get_metric(name).features for name in names]):  # a list: every name checked
         ctx.extractor()
     return ctx, names
 
