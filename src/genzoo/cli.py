@@ -22,6 +22,8 @@ def _add_train(sub) -> None:
                    help="override any setting, e.g. --set lr=1e-4 --set latent_dim=2")
     p.add_argument("--resume", action="store_true",
                    help="continue the run in --out from its latest complete checkpoint")
+    p.add_argument("--nproc", type=int, help="train data-parallel in N processes on this "
+                   "machine (one per GPU, or CPU processes with gloo), as torchrun does")
 
 
 def _add_sample(sub) -> None:
@@ -196,7 +198,11 @@ def cmd_train(args) -> int:
                                           ("train.seed", args.seed)] if v is not None]
         cfg = build_config(args.model, config_file=args.config,
                            overrides=overrides + parse_set(args.set))
+    if args.nproc is not None:
+        return _launch_train(args, cfg)
     result = train(cfg, args.out, resume=args.resume)
+    if result["rank"]:  # under torchrun only rank 0 reports
+        return 130 if result["stopped"] else 0
     out = Path(result["run_dir"])
     last = {k: round(v, 4) for k, v in result["last"].items() if isinstance(v, float)}
     state = "stopped early at" if result["stopped"] else "finished at"
@@ -212,13 +218,38 @@ def cmd_train(args) -> int:
     return 0
 
 
+def _launch_train(args, cfg) -> int:
+    """--nproc N: check what can be checked here, then start N ranks with torchrun's launcher."""
+    import os
+
+    from genzoo.train.dist import launch
+    from genzoo.train.rundir import check_new_run_dir
+
+    n = args.nproc
+    if "WORLD_SIZE" in os.environ:
+        raise GenzooError("--nproc starts torchrun itself; under torchrun leave --nproc out")
+    if n < 1:
+        raise GenzooError(f"--nproc {n}: give 1 or more processes")
+    if cfg.train.batch_size % n:
+        raise GenzooError(f"batch_size={cfg.train.batch_size} (the global batch) must be "
+                          f"divisible by --nproc {n}")
+    if not args.resume:
+        check_new_run_dir(Path(args.out))
+    argv = list(args.argv)
+    # argparse also took an abbreviation (--np 2, --nproc=2)
+    i = next(i for i, a in enumerate(argv) if len(a) > 3 and "--nproc".startswith(a.split("=")[0]))
+    del argv[i:i + (1 if "=" in argv[i] else 2)]
+    return launch(n, argv)
+
+
 def cmd_train_classifier(args) -> int:
     """`genzoo train classifier --data DATASET --out DIR`: the domain feature extractor."""
     from genzoo.metrics.classifier import train_classifier
     from genzoo.metrics.features import register_classifier
 
-    if args.resume or args.config:
-        raise GenzooError("a classifier trains in one go: --resume and --config do not apply")
+    if args.resume or args.config or args.nproc:
+        raise GenzooError("a classifier trains in one process in one go: --resume, --config "
+                          "and --nproc do not apply")
     if args.data is None:
         raise GenzooError("genzoo train classifier needs --data DATASET (a labelled image set)")
     from genzoo.config import coerce, parse_set
@@ -433,6 +464,7 @@ COMMANDS = {"list": cmd_list, "train": cmd_train, "sample": cmd_sample, "eval": 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # what --nproc passes on
     try:
         rc = COMMANDS[args.command](args)
     except GenzooError as e:

@@ -14,6 +14,7 @@ resumed reaches the same weights, bit for bit on CPU, as one that never stopped.
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 import time
@@ -27,6 +28,7 @@ from genzoo.data import load_dataset
 from genzoo.errors import GenzooError, TrainingDiverged
 from genzoo.models import build_model
 from genzoo.models.base import GenerativeModel, Phase, read_safetensors
+from genzoo.train import dist
 from genzoo.train.checkpoint import (
     latest_checkpoint,
     load_trainer_state,
@@ -95,16 +97,20 @@ def _set_rng_state(state: dict, device: torch.device) -> None:
 
 
 def _check_finite(terms: dict[str, torch.Tensor], grads: list[torch.Tensor], step: int,
-                  phase: str) -> None:
-    """Loss terms and the gradient norm must be finite: one device sync for both."""
+                  phase: str, ctx: dist.DistContext) -> None:
+    """Loss terms and the gradient norm must be finite: one device sync for both (and, when
+    distributed, one all-reduce so that every rank takes the same decision)."""
     vals = [v.detach().float().reshape(()) for v in terms.values()]
     if grads:
         vals.append(torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads))).float())
-    if bool(torch.isfinite(torch.stack(vals)).all()):
+    ok = torch.isfinite(torch.stack(vals)).all()
+    if ctx.all_true(bool(ok), ok.device):
         return
     bad = [k for k, v in terms.items() if not torch.isfinite(v.detach()).all()]
     what = (f"loss term {bad[0]!r}" if bad else "the gradient") + f" of phase {phase!r}"
     value = terms[bad[0]].item() if bad else "not finite"
+    if not bad and all(torch.isfinite(g).all() for g in grads):
+        what = f"a loss or gradient of phase {phase!r} on another rank"
     raise TrainingDiverged(f"step {step + 1}: {what} is {value}", step=step + 1,
                            term=bad[0] if bad else "grad")
 
@@ -189,13 +195,37 @@ def evaluate_now(ctx, names: list[str], model, ema) -> dict[str, float]:
             and not k.startswith("n_")}
 
 
+def _params_in_sync(model: GenerativeModel, ctx: dist.DistContext, step: int) -> None:
+    """All ranks must hold the same weights (DDP keeps them so); checked at every checkpoint."""
+    if not ctx.enabled:
+        return
+    with torch.no_grad():
+        sums = [float(p.double().sum()) for p in model.parameters()]
+    if any(s != sums for s in ctx.gather(sums)):
+        raise GenzooError(f"step {step}: the ranks' weights differ; this is a genzoo bug, "
+                          "please report it with the command that produced it")
+
+
 def train(cfg: RunConfig, out: str | Path, *, resume: bool = False) -> dict:
-    """Train `cfg` into run directory `out`; returns the last logged row and the run facts."""
-    out = Path(out)
+    """Train `cfg` into run directory `out`; returns the last logged row and the run facts.
+
+    Under torchrun (WORLD_SIZE > 1) every rank calls this; see genzoo.train.dist."""
+    ctx = dist.from_env()
+    try:
+        return _train(cfg, Path(out), resume, ctx)
+    finally:
+        dist.teardown(ctx)
+
+
+def _train(cfg: RunConfig, out: Path, resume: bool, ctx: dist.DistContext) -> dict:
     tc = cfg.train
-    if not resume:
+    main = ctx.is_main  # only rank 0 writes the run directory
+    if not resume and main:
         check_new_run_dir(out)
-    device = resolve_device(tc.device)
+    if tc.batch_size % ctx.world_size:
+        raise GenzooError(f"batch_size={tc.batch_size} (the global batch) must be divisible by "
+                          f"the {ctx.world_size} processes")
+    device = dist.setup(ctx, tc.device) if ctx.enabled else resolve_device(tc.device)
     if tc.threads:
         torch.set_num_threads(tc.threads)
     if tc.deterministic:
@@ -203,10 +233,13 @@ def train(cfg: RunConfig, out: str | Path, *, resume: bool = False) -> dict:
         torch.backends.cudnn.benchmark = False
 
     data = load_dataset(cfg.data, "train").to(device)
-    data.batch(0, tc.batch_size, tc.seed)  # a batch larger than the data fails here, early
+    shard = {"rank": ctx.rank, "world_size": ctx.world_size}
+    data.batch(0, tc.batch_size, tc.seed, **shard)  # a batch larger than the data fails early
     torch.manual_seed(tc.seed)
     model = build_model(cfg.model, cfg.model_cfg, data.spec).to(device)
-    eval_ctx = _eval_context(cfg, model, device) if tc.eval_every else None
+    if ctx.rank:  # noise and dropout differ between ranks (rank 0 keeps the 1-process stream)
+        torch.manual_seed(dist.rank_seed(tc.seed, ctx.rank))
+    eval_ctx = _eval_context(cfg, model, device) if tc.eval_every and main else None
     if tc.ema_decay > 0 and not model.ema_modules:
         raise GenzooError(f"ema_decay={tc.ema_decay}: model {cfg.model!r} has no weights to "
                           "average (EMA is for generators); leave ema_decay at 0")
@@ -231,7 +264,13 @@ def train(cfg: RunConfig, out: str | Path, *, resume: bool = False) -> dict:
             opt.load_state_dict(s)
         if ema is not None and (ckpt / "ema.safetensors").is_file():
             ema.load_state_dict(read_safetensors(ckpt / "ema.safetensors")[0])
-        _set_rng_state(state["rng"], device)
+        ranks = state.get("rng_ranks")
+        if ranks is not None and len(ranks) == ctx.world_size:
+            _set_rng_state(ranks[ctx.rank], device)
+        elif ctx.rank == 0:
+            _set_rng_state(state["rng"], device)
+        else:  # saved by another number of processes: a fresh stream for this rank
+            torch.manual_seed(dist.rank_seed(tc.seed + int(state["step"]), ctx.rank))
         if run_state:
             run.update({k: state[k] for k in run if k in state})
         return int(state["step"])
@@ -242,48 +281,61 @@ def train(cfg: RunConfig, out: str | Path, *, resume: bool = False) -> dict:
         if ckpt is not None:
             start = restore(ckpt)
         # without a checkpoint this is a fresh start: weights and RNG are as a new run's
-        truncate_metrics(out / "metrics.jsonl", start)
-    else:
+        if main:
+            truncate_metrics(out / "metrics.jsonl", start)
+    elif main:
         create_run_dir(out)
-    write_config(out, cfg, data.spec)
-    (out / "samples").mkdir(exist_ok=True)
+    if main:
+        write_config(out, cfg, data.spec)
+        (out / "samples").mkdir(exist_ok=True)
+    ctx.barrier()  # the other ranks look at the run directory only once rank 0 has made it
+    partial = len(phases) > 1 or any(not any(id(p) in ids for ids in in_phase)
+                                     for p in all_params)
+    engine = dist.wrap(model, ctx, device, partial=partial)  # DDP: rank 0's weights to all
 
-    def checkpoint(step: int) -> Path:
-        state = {"step": step, "optimizers": [o.state_dict() for o in opts],
-                 "rng": _rng_state(device), "phases": [p.name for p in phases], **run}
-        path = save_checkpoint(out / "checkpoints", step, model,
-                               ema.state_dict() if ema else None, state)
-        prune_checkpoints(out / "checkpoints", tc.keep_last, tc.keep_every)
-        return path
+    def checkpoint(step: int) -> None:
+        """Rank 0 writes (every rank's RNG state inside); the others wait until it is complete."""
+        rngs = ctx.gather(_rng_state(device))
+        _params_in_sync(model, ctx, step)
+        if main:
+            state = {"step": step, "optimizers": [o.state_dict() for o in opts],
+                     "rng": rngs[0], "phases": [p.name for p in phases], **run}
+            if ctx.enabled:
+                state["rng_ranks"] = rngs
+            save_checkpoint(out / "checkpoints", step, model, ema.state_dict() if ema else None,
+                            state)
+            prune_checkpoints(out / "checkpoints", tc.keep_last, tc.keep_every)
+        ctx.barrier()
 
-    if tc.on_nan == "rollback" and latest_checkpoint(out) is None:
+    if tc.on_nan == "rollback" and latest_checkpoint(out) is None:  # same answer on all ranks
         checkpoint(start)  # something to roll back to before the first regular checkpoint
 
     prefix = len(phases) > 1  # "D/loss", "G/loss"; a single phase logs plain names
-    logger = Logger(out, start_step=start, total_steps=tc.steps, progress=tc.progress)
+    logger = Logger(out, start_step=start, total_steps=tc.steps, progress=tc.progress,
+                    enabled=main)
     state = {"step": start, "last_row": {}, "last_ckpt": start if latest_checkpoint(out) else -1}
     t0 = time.perf_counter()
 
     def run_steps(stop: dict) -> None:
         """The loop proper: from state["step"] until the end or a stop signal."""
         step = state["step"]
-        while step < tc.steps and not stop["stop"]:
+        while step < tc.steps and not ctx.any_true(stop["stop"], device):
             model.set_progress(step)
             f = run["lr_scale"] * (lr_factor(step, tc) if tc.lr_decay != "none" else 1.0)
             for opt, lr in zip(opts, base_lrs):
                 for group in opt.param_groups:
                     group["lr"] = lr * f
-            batch = data.batch(step, tc.batch_size, tc.seed)
+            batch = state["batch"] = data.batch(step, tc.batch_size, tc.seed, **shard)
             for phase, opt, ps, ids in zip(phases, opts, params, in_phase):
                 if step % phase.interval:
                     continue
                 for p in all_params:  # only this phase's parameters collect gradients
                     p.requires_grad_(id(p) in ids)
                 opt.zero_grad(set_to_none=True)
-                terms = model.loss(batch, phase.name)
+                terms = engine(batch, phase.name)  # DDP averages the gradients in backward
                 terms["loss"].backward()
                 _check_finite(terms, [p.grad for p in ps if p.grad is not None], step,
-                              phase.name)
+                              phase.name, ctx)
                 if tc.grad_clip > 0:
                     torch.nn.utils.clip_grad_norm_(ps, tc.grad_clip)
                 opt.step()
@@ -298,8 +350,9 @@ def train(cfg: RunConfig, out: str | Path, *, resume: bool = False) -> dict:
             if step % tc.log_every == 0 or step == tc.steps:
                 lrs = {(f"lr/{p.name}" if prefix else "lr"): o.param_groups[0]["lr"]
                        for p, o in zip(phases, opts)}
+                ctx.mean_([logger.sums[k] for k in sorted(logger.sums)])  # over all ranks
                 state["last_row"] = logger.write(step, tc.batch_size, lrs)
-            if step % tc.sample_every == 0 or step == tc.steps:
+            if main and (step % tc.sample_every == 0 or step == tc.steps):
                 pic = write_samples(model, ema, data, tc, out / "samples" / f"step-{step:06d}.png")
                 logger.image("samples", pic, step)
             if eval_ctx is not None and (step % tc.eval_every == 0 or step == tc.steps):
@@ -328,19 +381,27 @@ def train(cfg: RunConfig, out: str | Path, *, resume: bool = False) -> dict:
                     run["rollbacks"] += 1
                     run["lr_scale"] *= tc.rollback_lr_factor
                     logger.close()
-                    truncate_metrics(out / "metrics.jsonl", state["step"])
+                    if main:
+                        truncate_metrics(out / "metrics.jsonl", state["step"])
                     logger = Logger(out, start_step=state["step"], total_steps=tc.steps,
-                                    progress=tc.progress)
+                                    progress=tc.progress, enabled=main)
                     logger.values(state["step"], {"rollback": run["rollbacks"],
                                                   "lr_scale": run["lr_scale"]})
-                    print(f"genzoo: {e}; rolled back to {ckpt.name} with lr x "
-                          f"{run['lr_scale']:g} (rollback {run['rollbacks']} of "
-                          f"{tc.max_rollbacks})", file=sys.stderr, flush=True)
+                    if main:
+                        print(f"genzoo: {e}; rolled back to {ckpt.name} with lr x "
+                              f"{run['lr_scale']:g} (rollback {run['rollbacks']} of "
+                              f"{tc.max_rollbacks})", file=sys.stderr, flush=True)
         if state["step"] != state["last_ckpt"]:  # stopped by a signal: keep the work done
             checkpoint(state["step"])
     finally:
         for p in all_params:
             p.requires_grad_(True)
         logger.close()
+    if os.environ.get("GENZOO_TEST_RANK_WEIGHTS"):  # tests: each rank's parameters and batch
+        from safetensors.torch import save_file
+
+        dump = {k: p.detach().cpu().contiguous() for k, p in model.named_parameters()}
+        dump["last_batch.x"] = state["batch"]["x"].cpu().contiguous()
+        save_file(dump, f"{os.environ['GENZOO_TEST_RANK_WEIGHTS']}/rank-{ctx.rank}.safetensors")
     return {"run_dir": str(out), "step": state["step"], "seconds": time.perf_counter() - t0,
-            "last": state["last_row"], "stopped": state["step"] < tc.steps}
+            "last": state["last_row"], "stopped": state["step"] < tc.steps, "rank": ctx.rank}
