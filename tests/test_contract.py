@@ -69,3 +69,28 @@ def test_a_model_missing_part_of_the_contract_cannot_be_built():
 
     with pytest.raises(TypeError, match="sample"):
         NoSample(None, DataSpec("points", (2,)))
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_channels_last_keeps_the_maths(name):
+    """train.channels_last: every model computes the same losses and samples in NHWC layout."""
+    import copy
+
+    cfg, data, model = _setup(name)
+    nhwc = copy.deepcopy(model).to(memory_format=torch.channels_last)
+    if not any(p.dim() == 4 and not p.is_contiguous() for p in nhwc.parameters()):
+        pytest.skip(f"{name} has no 4-D weights")
+    batch = data.batch(0, 8, 0)
+    for phase in model.phases:
+        model.set_progress(0), nhwc.set_progress(0)
+        torch.manual_seed(1)
+        a = model.loss(batch, phase.name)
+        torch.manual_seed(1)
+        b = nhwc.loss(batch, phase.name)
+        for k in a:
+            torch.testing.assert_close(b[k], a[k], rtol=1e-4, atol=1e-4, msg=f"{phase.name}/{k}")
+    model.eval(), nhwc.eval()
+    g = torch.Generator
+    torch.testing.assert_close(nhwc.sample(3, generator=g().manual_seed(0)),
+                               model.sample(3, generator=g().manual_seed(0)),
+                               rtol=1e-4, atol=1e-4)

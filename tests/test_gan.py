@@ -859,3 +859,51 @@ def test_loss_implies_its_defining_penalty_and_clipping():
             p.fill_(0.5)
     model.post_step("D")
     assert all((p == 0.01).all() for p in model.discriminator.parameters())
+
+
+@pytest.mark.parametrize("reuse", [True, False])
+def test_reuse_fakes_is_the_dcgan_reference_step(reuse):
+    """reuse_fakes: one trainer step equals the textbook loop: D on real and on detached fakes,
+    D's update, then G through the updated D on the *same* fakes (one G forward in all)."""
+    import copy
+
+    model, d = make("dcgan", reuse_fakes=reuse)
+    model.train()
+    G, D = copy.deepcopy(model.generator), copy.deepcopy(model.discriminator)
+    batch = batch_of(d)
+    opts = {}
+    for ph in model.phases:
+        opts[ph.name] = torch.optim.Adam(list(model.phase_parameters(ph)), lr=1e-2)
+    g_calls = []
+    model.generator.register_forward_hook(lambda m, i, o: g_calls.append(1))
+    torch.manual_seed(5)
+    model.set_progress(0)
+    for ph in model.phases:  # what the trainer does in one step
+        only_phase_grads(model, ph)
+        opts[ph.name].zero_grad()
+        model.loss(batch, ph.name)["loss"].backward()
+        opts[ph.name].step()
+    for p in model.parameters():
+        p.requires_grad_(True)
+
+    torch.manual_seed(5)  # the reference: the same noise (the model's first draw)
+    z = torch.randn(B, model.cfg.nz)
+    opt_d, opt_g = torch.optim.Adam(D.parameters(), lr=1e-2), torch.optim.Adam(G.parameters(),
+                                                                               lr=1e-2)
+    real = batch["x"]
+    fake = G(z)
+    d_loss = F.binary_cross_entropy_with_logits(D(real).view(-1), torch.ones(B)) \
+        + F.binary_cross_entropy_with_logits(D(fake.detach()).view(-1), torch.zeros(B))
+    d_loss.backward()
+    opt_d.step()
+    G.zero_grad()
+    F.binary_cross_entropy_with_logits(D(fake).view(-1), torch.ones(B)).backward()
+    opt_g.step()
+
+    for a, b in zip(D.parameters(), model.discriminator.parameters()):
+        torch.testing.assert_close(a, b)  # D's step never depends on the switch
+    same = all(torch.allclose(a, b, atol=1e-6)
+               for a, b in zip(G.parameters(), model.generator.parameters()))
+    assert same == reuse  # without reuse G's step uses fresh noise
+    assert len(g_calls) == (1 if reuse else 2)
+    assert getattr(model, "_kept", None) is None  # no graph held over to the next step

@@ -56,6 +56,10 @@ class TrainConfig:
     threads: int = 0  # CPU threads for PyTorch (0: its default); 1 suits small models and
     #                   several runs side by side
     progress: Literal["auto", "bar", "lines", "none"] = "auto"  # auto: bar on a terminal
+    # speed switches; none changes the maths (see docs/scaling.md for measured effects)
+    channels_last: bool = False  # 4-D weights and images in NHWC layout (faster convolutions)
+    amp: Literal["none", "bf16"] = "none"  # autocast the losses to bfloat16 (GPUs, recent CPUs)
+    compile: bool = False  # torch.compile each trained submodule (slow first steps)
     eval_every: int = 0  # steps between evaluations during training (0: off); logged as eval/*
     eval_metrics: str = "fid,kid"  # comma-separated metric names for eval_every
     eval_n: int = 1000  # generated samples per periodic evaluation (compare scores at equal N)

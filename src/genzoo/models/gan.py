@@ -64,6 +64,9 @@ class GANConfig:
     clip: float | None = None  # clip D's weights to [-clip, clip] after each step; None: 0.01
     #                            for wgan (its Lipschitz constraint), off otherwise
     n_critic: int = 1  # D steps per G step
+    # G's step at step t uses the fakes D saw at step t, made once with G's graph kept (the
+    # DCGAN reference loop); false: G draws fresh noise (one more G forward per G step)
+    reuse_fakes: bool = False
     # --- tricks
     latent: Literal["gaussian", "sphere"] = "gaussian"  # sphere: z normalised to radius sqrt(nz)
     d_batch: Literal["separate", "mixed"] = "separate"  # real and fake through D's norm apart
@@ -217,6 +220,7 @@ class GAN(GenerativeModel):
 
     def set_progress(self, step: int) -> None:
         c = self.cfg
+        self._step = step
         if c.instance_noise and c.instance_noise_steps:
             self.noise_std = c.instance_noise * max(0.0, 1.0 - step / c.instance_noise_steps)
 
@@ -300,14 +304,39 @@ class GAN(GenerativeModel):
             cat, cont = self.codes(b)
         z = self.latent(b)
         if phase == "D":
-            with torch.no_grad():
-                fake = self.generate(z, y_fake, cat, cont)
+            if c.reuse_fakes and getattr(self, "_step", 0) % c.n_critic == 0:
+                # G's phase follows in this step: make the fakes once, with G's graph
+                fake = self._generate_for_g(batch, z, y_fake, cat, cont).detach()
+            else:
+                with torch.no_grad():
+                    fake = self.generate(z, y_fake, cat, cont)
             if c.replay:
                 fake = self._replay(fake)
             return self._d_loss(real, fake, y, y_fake)
         if phase == "G":
-            return self._g_loss(real, y, self.generate(z, y_fake, cat, cont), y_fake, cat, cont)
+            kept, self._kept = getattr(self, "_kept", None), None
+            if kept is not None and kept[0] is batch:  # the fakes of this step's D phase
+                _, fake, y_fake, cat, cont = kept
+            else:
+                fake = self.generate(z, y_fake, cat, cont)
+            return self._g_loss(real, y, fake, y_fake, cat, cont)
         raise ValueError(f"unknown phase {phase!r}")
+
+    def _generate_for_g(self, batch, z, y_fake, cat, cont) -> torch.Tensor:
+        """Fakes with G's autograd graph, kept for the G phase of the same step. The trainer
+        froze G's parameters for phase D; they record a graph here and get their gradients in
+        phase G (D's update in between does not touch G's saved activations)."""
+        g_params = [p for ph in self.phases if ph.name == "G" for p in self.phase_parameters(ph)]
+        frozen = [p for p in g_params if not p.requires_grad]
+        for p in frozen:
+            p.requires_grad_(True)
+        try:
+            fake = self.generate(z, y_fake, cat, cont)
+        finally:
+            for p in frozen:
+                p.requires_grad_(False)
+        self._kept = (batch, fake, y_fake, cat, cont)
+        return fake
 
     def _both(self, real, fake, y, y_fake):
         if self.cfg.d_batch == "mixed":  # one pass: batch norm statistics of a mixed batch

@@ -237,6 +237,8 @@ def _train(cfg: RunConfig, out: Path, resume: bool, ctx: dist.DistContext) -> di
     data.batch(0, tc.batch_size, tc.seed, **shard)  # a batch larger than the data fails early
     torch.manual_seed(tc.seed)
     model = build_model(cfg.model, cfg.model_cfg, data.spec).to(device)
+    if tc.channels_last:
+        model.to(memory_format=torch.channels_last)  # 4-D weights only; the rest as it is
     if ctx.rank:  # noise and dropout differ between ranks (rank 0 keeps the 1-process stream)
         torch.manual_seed(dist.rank_seed(tc.seed, ctx.rank))
     eval_ctx = _eval_context(cfg, model, device) if tc.eval_every and main else None
@@ -289,6 +291,11 @@ def _train(cfg: RunConfig, out: Path, resume: bool, ctx: dist.DistContext) -> di
         write_config(out, cfg, data.spec)
         (out / "samples").mkdir(exist_ok=True)
     ctx.barrier()  # the other ranks look at the run directory only once rank 0 has made it
+    if tc.compile:  # in place: parameter names (checkpoints) stay the same
+        for name in dict.fromkeys(m for p in phases for m in p.modules):
+            if isinstance(getattr(model, name), torch.nn.Module):
+                getattr(model, name).compile()
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=tc.amp == "bf16")
     partial = len(phases) > 1 or any(not any(id(p) in ids for ids in in_phase)
                                      for p in all_params)
     engine = dist.wrap(model, ctx, device, partial=partial)  # DDP: rank 0's weights to all
@@ -332,7 +339,8 @@ def _train(cfg: RunConfig, out: Path, resume: bool, ctx: dist.DistContext) -> di
                 for p in all_params:  # only this phase's parameters collect gradients
                     p.requires_grad_(id(p) in ids)
                 opt.zero_grad(set_to_none=True)
-                terms = engine(batch, phase.name)  # DDP averages the gradients in backward
+                with autocast:
+                    terms = engine(batch, phase.name)  # DDP averages gradients in backward
                 terms["loss"].backward()
                 _check_finite(terms, [p.grad for p in ps if p.grad is not None], step,
                               phase.name, ctx)
