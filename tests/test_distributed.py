@@ -169,3 +169,25 @@ def test_nproc_bad_values_are_one_line_errors(tmp_path, capsys):
     assert main(["train", *PIXELCNN, "--out", str(tmp_path / "b"), "--nproc", "0"]) == 1
     assert "1 or more" in capsys.readouterr().err
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
+def test_sigterm_to_nproc_writes_a_final_checkpoint(tmp_path):
+    """SIGTERM to `genzoo train --nproc 2`: the ranks agree on a step, rank 0 checkpoints it
+    (with both ranks' random states), the command exits 130 and says once how to continue."""
+    run = tmp_path / "run"
+    args = [*PIXELCNN[:4], "100000", *PIXELCNN[5:]]  # --steps 100000: only a signal stops it
+    p = subprocess.Popen([sys.executable, "-m", "genzoo", "train", *args, "--out", str(run),
+                          "--nproc", "2"], env=_env(), stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 240
+    while time.time() < deadline and not (run / "metrics.jsonl").is_file():
+        time.sleep(0.1)
+    time.sleep(0.5)
+    p.send_signal(signal.SIGTERM)
+    out, err = p.communicate(timeout=120)
+    assert p.returncode == 130, err[-2000:]
+    assert "Traceback" not in err
+    assert err.count("--resume --nproc 2") == 1, err
+    ckpt = latest_checkpoint(run)
+    step = load_trainer_state(ckpt)["step"]
+    assert 0 < step < 100000 and len(load_trainer_state(ckpt)["rng_ranks"]) == 2

@@ -212,8 +212,13 @@ def cmd_train(args) -> int:
     if samples:
         print(f"latest samples: {samples[-1]}")
     if result["stopped"]:
-        print(f"genzoo: interrupted; continue with: genzoo train {args.model} --out {args.out} "
-              "--resume", file=sys.stderr)
+        import os
+
+        if "GENZOO_NPROC" in os.environ:  # started by --nproc, which says how to continue
+            return 130
+        how = ("the same torchrun command with --resume" if "WORLD_SIZE" in os.environ else
+               f"genzoo train {args.model} --out {args.out} --resume")
+        print(f"genzoo: interrupted; continue with: {how}", file=sys.stderr)
         return 130
     return 0
 
@@ -239,7 +244,11 @@ def _launch_train(args, cfg) -> int:
     # argparse also took an abbreviation (--np 2, --nproc=2)
     i = next(i for i, a in enumerate(argv) if len(a) > 3 and "--nproc".startswith(a.split("=")[0]))
     del argv[i:i + (1 if "=" in argv[i] else 2)]
-    return launch(n, argv)
+    rc = launch(n, argv)
+    if rc == 130:
+        print(f"genzoo: interrupted; continue with: genzoo train {args.model} --out {args.out} "
+              f"--resume --nproc {n}", file=sys.stderr)
+    return rc
 
 
 def cmd_train_classifier(args) -> int:

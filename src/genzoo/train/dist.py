@@ -173,17 +173,23 @@ def launch(nproc: int, argv: list[str]) -> int:
     import sys
     import uuid
 
+    from torch.distributed.elastic.multiprocessing.api import SignalException
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
     from torch.distributed.launcher.api import LaunchConfig, elastic_launch
 
     # each process computes with its share of the cores, unless the user said otherwise
     os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // nproc)))
+    os.environ["GENZOO_NPROC"] = str(nproc)  # the workers know who reports to the user
     cfg = LaunchConfig(min_nodes=1, max_nodes=1, nproc_per_node=nproc, run_id=str(uuid.uuid4()),
                        rdzv_backend="c10d", rdzv_endpoint="localhost:0", max_restarts=0)
     # the workers print their own one-line errors; the agent's report would only repeat them
-    logging.getLogger("torch.distributed.elastic").setLevel(logging.CRITICAL)
+    for name in ["torch.distributed.elastic", *logging.root.manager.loggerDict]:
+        if name.startswith("torch.distributed.elastic"):
+            logging.getLogger(name).setLevel(logging.CRITICAL)
     try:
         elastic_launch(cfg, sys.executable)("-m", "genzoo", *argv)
+    except SignalException:  # SIGINT/SIGTERM: the agent passed it on to the workers, which
+        return 130  # wrote a final checkpoint (each says so) before they exited
     except ChildFailedError as e:
         codes = [f.exitcode for _, f in sorted(e.failures.items())]
         if all(c > 0 for c in codes):  # the workers said why (genzoo's one-line errors)
