@@ -404,3 +404,12 @@ def test_config_from_dict_errors():
         config_from_dict({"model": {"name": "nope"}}, "x.yaml")
     with pytest.raises(GenzooError, match="unknown setting 'bogus'"):
         config_from_dict({"model": {"name": "vae"}, "train": {"bogus": 1}}, "x.yaml")
+
+
+@pytest.mark.parametrize("text", ["image: true\n", "points: [1, 2]\n", "image:\n  model: 3\n"])
+def test_data_kind_sections_of_a_config_file_must_be_mappings(text, tmp_path):
+    """Found by the fuzz test: `image: true` crashed with an AttributeError."""
+    f = tmp_path / "c.yaml"
+    f.write_text(text)
+    with pytest.raises(GenzooError, match="must be a mapping"):
+        build_config("vae", config_file=str(f))

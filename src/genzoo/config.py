@@ -348,7 +348,8 @@ def build_config(model: str, *, config_file: str | None = None,
     base = (preset.get("model") or {}).get("name", model)
     file_d = read_yaml(config_file) if config_file else {}
     for sec, body in file_d.items():
-        if sec in SECTIONS and body is not None and not isinstance(body, dict):
+        if (sec in SECTIONS or sec in DATA_KINDS) and body is not None \
+                and not isinstance(body, dict):
             raise GenzooError(f"{config_file}: section {sec!r} must be a mapping of settings")
     file_model = (file_d.get("model") or {}).get("name", base)
     if file_model != base:
