@@ -245,12 +245,7 @@ class ProGAN(GenerativeModel):
         return int(self.level), float(self.alpha)
 
     def reals(self, x: torch.Tensor, level: int, alpha: float) -> torch.Tensor:
-        """Real images at the current resolution, faded like the fakes: during a fade the
-        network sees a mix of the image and its 2x-blurred (pooled, upsampled) version."""
-        x = F.avg_pool2d(x, 2 ** (self.levels - level)) if level < self.levels else x
-        if alpha < 1.0:
-            x = upsample(F.avg_pool2d(x, 2)) + alpha * (x - upsample(F.avg_pool2d(x, 2)))
-        return x  # (B, C, 4 * 2^level, same)
+        return fade_reals(x, self.levels, level, alpha)
 
     # --- training ----------------------------------------------------------------------------
     @property
@@ -298,6 +293,16 @@ class ProGAN(GenerativeModel):
     @torch.no_grad()
     def sample(self, n: int, *, generator: torch.Generator | None = None, **cond) -> torch.Tensor:
         return self.decode(self.randn(n, self.cfg.nz, generator=generator))
+
+
+def fade_reals(x: torch.Tensor, levels: int, level: int, alpha: float) -> torch.Tensor:
+    """Real images at the current resolution, faded like the fakes: during a fade the
+    discriminator sees a mix of the image and its 2x-blurred (pooled, upsampled) version."""
+    x = F.avg_pool2d(x, 2 ** (levels - level)) if level < levels else x
+    if alpha < 1.0:
+        blurred = upsample(F.avg_pool2d(x, 2))
+        x = blurred + alpha * (x - blurred)
+    return x  # (B, C, 4 * 2^level, same)
 
 
 def stage_at(cfg, levels: int, step: int, drawn: int | None) -> tuple[int, float] | None:
