@@ -24,6 +24,12 @@ TINY: dict[str, dict] = {
                  "model.kernel": 3, "model.head": 8},
     "wavenet": {"data.name": "tones", "data.clip_length": 64, "model.residual_channels": 4,
                 "model.skip_channels": 8, "model.dilations": "1,2,4"},
+    # full-resolution networks: every parameter is in use (test_progan covers the growing)
+    "progan": {"data.name": "digits", "data.image_size": 8, "model.nz": 4,
+               "model.channels": "8,4", "model.progressive": "false"},
+    "stylegan": {"data.name": "digits", "data.image_size": 8, "model.nz": 4, "model.w_dim": 4,
+                 "model.mapping_layers": 2, "model.channels": "8,4",
+                 "model.progressive": "false"},
 }
 
 

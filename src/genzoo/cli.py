@@ -92,12 +92,27 @@ def _add_plot(sub) -> None:
     d.add_argument("--n", type=int, default=64)
     i = kinds.add_parser("interpolation", help="walks between random latents (lerp or slerp)")
     i.add_argument("run")
-    i.add_argument("--out", help="PNG file (default: RUN/interpolation-MODE.png)")
+    i.add_argument("--out", help="PNG file, or a .gif for an animation of the walks "
+                   "(default: RUN/interpolation-MODE.png)")
     i.add_argument("--mode", default="slerp", help="slerp (default) or lerp")
     i.add_argument("--rows", type=int, default=8)
     i.add_argument("--steps", type=int, default=10)
     i.add_argument("--seed", type=int, default=0)
     i.add_argument("--ema", action=argparse.BooleanOptionalAction, default=True)
+    for name, text in (("style-mixing", "StyleGAN: coarse/middle/fine styles from a second "
+                                        "source (arXiv:1812.04948 fig. 3)"),
+                       ("noise", "StyleGAN: noise in all, no, fine-only, coarse-only layers "
+                                 "from the same w (fig. 5)"),
+                       ("truncation", "StyleGAN: the same latents at several truncation psi "
+                                      "(fig. 8)")):
+        f = kinds.add_parser(name, help=text)
+        f.add_argument("run")
+        f.add_argument("--out", help=f"PNG file (default: RUN/{name}.png)")
+        f.add_argument("--seed", type=int, default=0)
+        f.add_argument("--ema", action=argparse.BooleanOptionalAction, default=True)
+        if name == "truncation":
+            f.add_argument("--psi", default="-1,-0.5,0,0.5,0.7,1",
+                           help="comma-separated psi values, one column each")
     g = kinds.add_parser("training-gif", help="animated GIF of a run's sample pictures")
     g.add_argument("run")
     g.add_argument("--out", help="GIF file (default: RUN/training.gif)")
@@ -381,13 +396,42 @@ def cmd_plot(args) -> None:
         from genzoo.viz.interp import interpolation_images
 
         out = args.out or str(Path(args.run) / f"interpolation-{args.mode}.png")
-        check_png_out(out)
+        gif = out.lower().endswith(".gif")
+        if gif and not Path(out).parent.is_dir():
+            raise GenzooError(f"directory {str(Path(out).parent)!r} does not exist")
+        if not gif:
+            check_png_out(out)
         model, _, _ = load_run(args.run, ema=args.ema)
         if model.spec.kind != "image":
             raise GenzooError("plot interpolation draws images; this run models "
                               f"{model.spec.kind} data")
         x = interpolation_images(model, args.rows, args.steps, args.mode, args.seed)
-        save_image(image_grid(x, nrow=args.steps), out)
+        if gif:
+            from genzoo.viz.interp import interpolation_gif
+
+            interpolation_gif(x, args.rows, args.steps, out)
+        else:
+            save_image(image_grid(x, nrow=args.steps), out)
+        print(f"wrote {out}")
+    elif args.figure in ("style-mixing", "noise", "truncation"):
+        from genzoo.viz import style
+
+        out = args.out or str(Path(args.run) / f"{args.figure}.png")
+        check_png_out(out)
+        model, _, _ = load_run(args.run, ema=args.ema)
+        if args.figure == "style-mixing":
+            style.style_mixing_figure(model, out, seed=args.seed)
+        elif args.figure == "noise":
+            style.noise_figure(model, out, seed=args.seed)
+        else:
+            try:
+                psis = [float(p) for p in args.psi.split(",") if p.strip()]
+            except ValueError:
+                raise GenzooError(f"--psi {args.psi!r} must be comma-separated numbers") \
+                    from None
+            if not psis:
+                raise GenzooError("--psi names no values; e.g. --psi 0,0.5,1")
+            style.truncation_figure(model, out, psis=psis, seed=args.seed)
         print(f"wrote {out}")
     elif args.figure == "training-gif":
         from genzoo.viz.lab2d import training_gif

@@ -119,3 +119,62 @@ class MaskedConv2d(nn.Conv2d):
         # weight * mask (not a masked copy kept in place): masked taps stay exactly zero and get
         # exactly zero gradient, whatever the optimizer does
         return F.conv2d(x, self.weight * self.mask, self.bias, self.stride, self.padding)
+
+
+# --- progressive and style-based GANs (Karras et al. 2018, arXiv:1710.10196; 2019, 1812.04948) ---
+
+class EqualizedLinear(nn.Module):
+    """A linear layer with the equalized learning rate of arXiv:1710.10196, sec. 4.1.
+
+    equalized=True: the stored weight is N(0, 1/lr_mul^2) and is multiplied at every call by
+    c = gain / sqrt(fan_in) * lr_mul (He's constant). Adam's step is invariant to the gradient's
+    scale, so every stored weight moves by about lr, and the effective weight by c * lr: layers of
+    any fan-in learn at the same speed. lr_mul < 1 slows a layer further (StyleGAN's mapping
+    network, 0.01, arXiv:1812.04948 appendix C).
+    equalized=False: the conventional He initialisation, N(0, c^2) stored, no runtime scale.
+    (B, in) -> (B, out)
+    """
+
+    def __init__(self, fan_in: int, fan_out: int, *, gain: float = 2 ** 0.5,
+                 equalized: bool = True, lr_mul: float = 1.0, bias: bool = True,
+                 bias_init: float = 0.0):
+        super().__init__()
+        he = gain / fan_in ** 0.5
+        init_std = 1.0 / lr_mul if equalized else he
+        self.weight = nn.Parameter(torch.randn(fan_out, fan_in) * init_std)
+        self.w_scale = he * lr_mul if equalized else 1.0
+        self.b_scale = lr_mul if equalized else 1.0
+        # the stored bias times b_scale is the effective bias, bias_init at the start
+        self.bias = nn.Parameter(torch.full((fan_out,), bias_init / self.b_scale)) \
+            if bias else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b = None if self.bias is None else self.bias * self.b_scale
+        return F.linear(x, self.weight * self.w_scale, b)
+
+
+class EqualizedConv2d(nn.Module):
+    """A 'same' convolution with the equalized learning rate (see EqualizedLinear);
+    fan_in = in_ch * k * k. (B, in, H, W) -> (B, out, H, W)"""
+
+    def __init__(self, in_ch: int, out_ch: int, kernel: int, *, gain: float = 2 ** 0.5,
+                 equalized: bool = True, bias: bool = True):
+        super().__init__()
+        he = gain / (in_ch * kernel * kernel) ** 0.5
+        self.weight = nn.Parameter(torch.randn(out_ch, in_ch, kernel, kernel)
+                                   * (1.0 if equalized else he))
+        self.bias = nn.Parameter(torch.zeros(out_ch)) if bias else None
+        self.w_scale = he if equalized else 1.0
+        self.pad = kernel // 2
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.conv2d(x, self.weight * self.w_scale, self.bias, padding=self.pad)
+
+
+class PixelNorm(nn.Module):
+    """Pixelwise feature-vector normalisation (arXiv:1710.10196, sec. 4.2): every pixel's feature
+    vector scaled to unit average square, b = a / sqrt(mean_c a^2 + 1e-8). Works on (B, C, H, W)
+    maps and (B, C) vectors (StyleGAN normalises z with it)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * torch.rsqrt(x.pow(2).mean(1, keepdim=True) + 1e-8)

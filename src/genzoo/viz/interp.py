@@ -53,3 +53,20 @@ def interpolation_images(model, rows: int = 8, steps: int = 10, mode: str = "sle
     t = torch.linspace(0, 1, steps)
     z = (slerp if mode == "slerp" else lerp)(a, b, t).reshape(rows * steps, -1)  # (R*T, D)
     return model.decode(z.to(model.device))
+
+
+def interpolation_gif(x: torch.Tensor, rows: int, steps: int, path, fps: float = 8) -> None:
+    """An animated GIF of the walks: frame t shows every row's image at step t, and the walk
+    plays forward and back. x: (rows * steps, C, H, W) row-major, as interpolation_images."""
+    from PIL import Image
+
+    from genzoo.viz.grid import image_grid
+
+    x = x.reshape(rows, steps, *x.shape[1:])  # (R, T, C, H, W)
+    frames = []
+    for t in list(range(steps)) + list(range(steps - 2, 0, -1)):
+        g = image_grid(x[:, t], nrow=min(rows, 8), pad=2)
+        arr = (g.clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
+        frames.append(Image.fromarray(arr))
+    frames[0].save(path, format="GIF", save_all=True, append_images=frames[1:],
+                   duration=max(1, round(1000 / fps)), loop=0)
