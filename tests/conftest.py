@@ -24,6 +24,11 @@ TINY: dict[str, dict] = {
                  "model.kernel": 3, "model.head": 8},
     "wavenet": {"data.name": "tones", "data.clip_length": 64, "model.residual_channels": 4,
                 "model.skip_channels": 8, "model.dilations": "1,2,4"},
+    "cyclegan": {"data.name": "digits", "data.target": "digits-m", "model.ngf": 4,
+                 "model.ndf": 4, "model.blocks": 1, "model.downs": 1, "model.d_layers": 1,
+                 "model.pool_size": 4},
+    "pix2pix": {"data.name": "digits", "data.target": "digits-m", "model.ngf": 4,
+                "model.ndf": 4, "model.depth": 2, "model.d_layers": 1},
 }
 
 

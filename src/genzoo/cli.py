@@ -122,6 +122,18 @@ def _add_report(sub) -> None:
                    "lerp for the VAE, slerp for GANs)")
 
 
+def _add_translate(sub) -> None:
+    p = sub.add_parser("translate", help="translate an image or a folder of images with a "
+                       "translation run (cyclegan, pix2pix)")
+    p.add_argument("run", help="run directory")
+    p.add_argument("--input", required=True, help="an image file or a folder of images")
+    p.add_argument("--direction", default="AtoB", help="AtoB (default) or BtoA (cyclegan)")
+    p.add_argument("--out", required=True, help="a .png file for one image, a folder for a "
+                   "folder")
+    p.add_argument("--ema", action=argparse.BooleanOptionalAction, default=True,
+                   help="use EMA weights when the run has them (default: yes)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="genzoo", description="Train, sample, evaluate and compare "
                                 "deep generative models.")
@@ -135,6 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_eval(sub)
     _add_plot(sub)
     _add_report(sub)
+    _add_translate(sub)
     from genzoo.report.compare import add_parser as add_compare
 
     add_compare(sub)
@@ -421,6 +434,16 @@ def cmd_report(args) -> None:
     print(f"wrote {write_report(args.runs, args.out, interp=args.interp)}")
 
 
+def cmd_translate(args) -> None:
+    from genzoo.translate import translate_files
+
+    res = translate_files(args.run, args.input, args.direction, args.out, ema=args.ema)
+    skipped = f" ({res['skipped']} unreadable files skipped)" if res["skipped"] else ""
+    where = res["written"][0] if len(res["written"]) == 1 else args.out
+    print(f"translated {len(res['written'])} images {args.direction} with {res['info']} to "
+          f"{where}{skipped}")
+
+
 def cmd_compare(args) -> None:
     from genzoo.report.compare import cmd_compare as run
 
@@ -428,7 +451,8 @@ def cmd_compare(args) -> None:
 
 
 COMMANDS = {"list": cmd_list, "train": cmd_train, "sample": cmd_sample, "eval": cmd_eval,
-            "plot": cmd_plot, "compare": cmd_compare, "report": cmd_report}
+            "plot": cmd_plot, "compare": cmd_compare, "report": cmd_report,
+            "translate": cmd_translate}
 
 
 def main(argv: list[str] | None = None) -> int:
