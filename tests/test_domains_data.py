@@ -98,6 +98,15 @@ def test_target_builds_two_domains():
     assert torch.equal(first["y"], first["y_b"]) and first["x_b"].shape == (10, 3, 28, 28)
 
 
+def test_target_paired():
+    d = load("mnist5k", target="mnist-m", paired=True)
+    assert d.spec.extras["paired"]
+    b = d.batch(2, 16, seed=1)
+    assert torch.equal(b["y"], b["y_b"])  # each digit with its own blended version
+    with pytest.raises(GenzooError, match="paired=true.*4500 and 1497"):
+        load("mnist5k", target="digits-m", paired=True, image_size=8)
+
+
 def test_target_errors():
     with pytest.raises(GenzooError, match="unknown target dataset 'nope'"):
         load("mnist5k", target="nope")

@@ -18,6 +18,9 @@ under "x"/"y" and domain B under "x_b"/"y_b":
     data.a, data.b                                        # each domain's TensorData
     data.spec.extras["domains"], data.spec.extras["paired"]   # ("mnist5k", "mnist-m"), False
 
+With `paired=true` example i of A goes with example i of B (pix2pix; mnist5k -> mnist-m pairs
+each digit with its own blended version); otherwise each domain is shuffled on its own.
+
 The data options apply to both domains. Both must end with one shape: a grey domain beside an
 RGB one is repeated to RGB (lossless); a difference in size is an error that asks for
 image_size. `unpaired-folder` and `paired-folder` are two-domain datasets by themselves (the
@@ -53,6 +56,8 @@ class DataConfig:
     clip_length: int | None = None  # audio: samples per example (None: 4096)
     target: str | None = None  # a second dataset: domain B of two-domain models (dann, cyclegan)
     patch_seed: int = 0  # mnist-m / digits-m: seed of the photo patches (one fixed dataset)
+    paired: bool = False  # with target: example i of A goes with example i of B (same length),
+    #                       e.g. mnist5k -> mnist-m, whose example i is mnist5k's i blended
 
 
 @dataclass(frozen=True)
@@ -130,7 +135,11 @@ def load_dataset(cfg: DataConfig, split: str = "train") -> TensorData | TwoDomai
         if isinstance(a, TwoDomainData) or isinstance(b, TwoDomainData):
             raise GenzooError(f"{cfg.name if isinstance(a, TwoDomainData) else cfg.target} "
                               "holds two domains already; leave target unset")
-        return _two_domains(a, b, paired=False)
+        if cfg.paired and len(a) != len(b):
+            raise GenzooError(f"paired=true pairs example i of {cfg.name} with example i of "
+                              f"{cfg.target}, but their {split} splits hold {len(a)} and "
+                              f"{len(b)} examples; use paired=false")
+        return _two_domains(a, b, paired=cfg.paired)
     data = DATASETS[cfg.name].loader(cfg, split)
     if isinstance(data, TwoDomainData):  # unpaired-folder, paired-folder
         return _two_domains(_finish(cfg, split, data.a), _finish(cfg, split, data.b),
