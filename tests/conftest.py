@@ -27,7 +27,7 @@ TINY: dict[str, dict] = {
     "cyclegan": {"data.name": "digits", "data.target": "digits-m", "model.ngf": 4,
                  "model.ndf": 4, "model.blocks": 1, "model.downs": 1, "model.d_layers": 1,
                  "model.pool_size": 4},
-    "pix2pix": {"data.name": "digits", "data.target": "digits-m", "model.ngf": 4,
+    "pix2pix": {"data.name": "edges2mnist", "data.image_size": 8, "model.ngf": 4,
                 "model.ndf": 4, "model.depth": 2, "model.d_layers": 1},
 }
 

@@ -3,6 +3,7 @@ exact resume with the pool, the translation metrics and `genzoo translate`."""
 
 from __future__ import annotations
 
+import json
 import shutil
 
 import pytest
@@ -10,7 +11,7 @@ import torch
 from conftest import run_error, run_ok, tiny_config
 from torch import nn
 
-from genzoo.data import load_dataset
+from genzoo.data import DataConfig, load_dataset
 from genzoo.models import build_model
 from genzoo.models.base import read_safetensors
 from genzoo.models.cyclegan import cycle_loss, identity_loss
@@ -275,3 +276,126 @@ def test_translate_cli_errors(tiny_run, tmp_path, capsys):
                                          tmp_path / "b.png", "--out", tmp_path / "o.jpg")
     assert "does not exist" in run_error(capsys, "translate", tmp_path / "norun", "--input",
                                          tmp_path / "b.png", "--out", tmp_path / "o.png")
+
+
+# ----------------------------------------------------------------------------- pix2pix
+
+
+class _Gen(nn.Module):
+    def forward(self, x):
+        return 0.5 * x
+
+
+def test_pix2pix_generator_loss_is_adversarial_plus_100_l1():
+    """G(a) = 0.5 a and D = 0.3 everywhere: adv = softplus(-0.3) (non-saturating), and
+    L1 = mean |0.5 a - b| worked out by hand."""
+    cfg = tiny_config("pix2pix")
+    data = load_dataset(cfg.data, "train")
+    model = build_model("pix2pix", cfg.model_cfg, data.spec).eval()
+    model.generator, model.discriminator = _Gen(), _Const(0.3)
+    a = torch.tensor([0.4, -0.8]).view(2, 1, 1, 1).expand(2, 1, 8, 8)  # two flat images
+    b = torch.tensor([1.0, 0.0]).view(2, 1, 1, 1).expand(2, 1, 8, 8)
+    terms = model.loss({"x": a, "x_b": b}, "G")
+    l1 = (abs(0.2 - 1.0) + abs(-0.4 - 0.0)) / 2
+    adv = torch.nn.functional.softplus(torch.tensor(-0.3)).item()
+    assert terms["l1"].item() == pytest.approx(l1)
+    assert terms["adv"].item() == pytest.approx(adv)
+    assert terms["loss"].item() == pytest.approx(adv + 100 * l1)
+
+
+def test_pix2pix_discriminator_sees_the_input_beside_the_output():
+    cfg = tiny_config("pix2pix")
+    data = load_dataset(cfg.data, "train")
+    torch.manual_seed(0)
+    model = build_model("pix2pix", cfg.model_cfg, data.spec).eval()
+    assert model.discriminator.net[0].in_channels == 2  # edge map (1) + digit (1)
+    a, b = torch.randn(2, 1, 8, 8), torch.randn(2, 1, 8, 8)
+    assert not torch.allclose(model._d(a, b), model._d(torch.randn(2, 1, 8, 8), b))
+
+
+def test_sobel_edges_outline_a_square():
+    from genzoo.data.edges import sobel_edges
+
+    img = torch.zeros(1, 1, 12, 12, dtype=torch.uint8)
+    img[..., 3:9, 3:9] = 255  # a 6x6 filled square
+    e = sobel_edges(img)[0, 0] > 0
+    assert e[3, 5] and e[2, 5] and e[8, 5] and e[9, 5]  # both sides of each border
+    assert not e[5, 5] and not e[4:8, 4:8].any()  # flat inside
+    assert not e[0, 0] and not e[11, 11]  # flat outside
+
+
+def test_edges2mnist_pairs_are_aligned():
+    data = load_dataset(DataConfig(name="edges2mnist"), "test")
+    assert data.paired and data.spec.extras["domains"] == ("mnist5k-edges", "mnist5k")
+    digits = load_dataset(DataConfig(name="mnist5k"), "test")
+    batch = data.batch(3, 16, 0)
+    idx = digits.indices(3, 16, 0)
+    assert torch.equal(batch["x_b"], digits.to_float(digits.x[idx]))
+    assert torch.equal(batch["y"], batch["y_b"])
+
+
+# ----------------------------------------------------------------------------- metrics
+
+
+def test_psnr_by_hand():
+    from genzoo.metrics.translation import psnr
+
+    x, ref = torch.zeros(2, 1, 4, 4), torch.ones(2, 1, 4, 4)
+    ref[1] = 0.5  # MSE 1 and 0.25 over the range 2: 10 log10(4), 10 log10(16)
+    assert psnr(x, ref).tolist() == pytest.approx([6.0206, 12.0412], abs=1e-4)
+
+
+@pytest.fixture()
+def tiny_classifiers(tmp_path, monkeypatch):
+    """A few steps of the domain CNN on each tiny domain, registered as their classifiers."""
+    from genzoo.metrics.classifier import train_classifier
+    from genzoo.metrics.features import register_classifier
+
+    monkeypatch.setenv("GENZOO_CACHE", str(tmp_path / "cache"))
+    for name in ("digits", "digits-m"):
+        d = tmp_path / f"clf-{name}"
+        train_classifier(DataConfig(name=name), d, steps=3, batch_size=32, log=lambda s: None)
+        register_classifier(name, d)
+
+
+def test_translation_accuracy_and_cycle_error_recomputed(tiny_run, tiny_classifiers, capsys):
+    from genzoo.metrics.features import ClassifierExtractor, default_classifier
+    from genzoo.train.rundir import load_run
+
+    run_ok(capsys, "eval", tiny_run, "--metrics", "translation-accuracy,cycle-error")
+    doc = json.loads((tiny_run / "eval" / "metrics.json").read_text())["metrics"]
+    assert (tiny_run / "eval" / "translations.png").is_file()
+    model, cfg, _ = load_run(tiny_run)
+    test = load_dataset(cfg.data, "test")
+    xa, xb = test.a.to_float(test.a.x), test.b.to_float(test.b.x)
+    with torch.no_grad():
+        fb, fa = model.gen_ab(xa), model.gen_ba(xb)
+        clf_b = ClassifierExtractor(default_classifier("digits-m"), "cpu")
+        clf_a = ClassifierExtractor(default_classifier("digits"), "cpu")
+        acc_ab = (clf_b(fb)["logits"].argmax(1) == test.a.y).float().mean().item()
+        acc_ba = (clf_a(fa)["logits"].argmax(1) == test.b.y).float().mean().item()
+        cyc_a = (model.gen_ba(fb) - xa).abs().mean().item()
+    got = doc["translation-accuracy"]
+    assert got["acc_AtoB"] == pytest.approx(acc_ab) and got["acc_BtoA"] == pytest.approx(acc_ba)
+    assert got["n_AtoB"] == len(xa) == 300
+    assert doc["cycle-error"]["cycle_A"] == pytest.approx(cyc_a, rel=1e-5)
+
+
+def test_psnr_metric_on_a_pix2pix_run(tmp_path, capsys):
+    from genzoo.metrics.translation import psnr
+    from genzoo.train.rundir import load_run
+
+    run = tmp_path / "p2p"
+    train(tiny_config("pix2pix", steps=2, checkpoint_every=2), run)
+    run_ok(capsys, "eval", run, "--metrics", "psnr", "--n", "50")
+    got = json.loads((run / "eval" / "metrics.json").read_text())["metrics"]["psnr"]
+    model, cfg, _ = load_run(run)
+    test = load_dataset(cfg.data, "test")
+    a, b = test.a.to_float(test.a.x[:50]), test.b.to_float(test.b.x[:50])
+    with torch.no_grad():
+        fake = model.translate(a)
+    assert got["n"] == 50
+    assert got["psnr"] == pytest.approx(psnr(fake, b).mean().item(), rel=1e-5)
+    assert got["l1"] == pytest.approx((fake - b).abs().mean().item(), rel=1e-5)
+    err = run_error(capsys, "eval", run, "--metrics", "cycle-error")
+    assert "translates both ways" in err

@@ -194,6 +194,7 @@ def _ensure_loaded() -> None:
     # importing the modules runs their @register_dataset decorators
     from genzoo.data import (  # noqa: F401
         audio,
+        edges,
         embedded,
         folder,
         mnistm,
