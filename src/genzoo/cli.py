@@ -112,6 +112,13 @@ def _add_plot(sub) -> None:
     r.add_argument("--position", help="output position: i,j for images, t for sequences "
                    "(default: the centre)")
     r.add_argument("--index", type=int, default=0, help="test example used as the input")
+    f = kinds.add_parser("features", help="domain adaptation: source and target test features "
+                         "in 2-D, one panel per run (dann; e.g. source-only vs adapted)")
+    f.add_argument("runs", nargs="+", metavar="RUN")
+    f.add_argument("--out", help="PNG file (default: FIRST_RUN/features.png)")
+    f.add_argument("--method", default="tsne", help="tsne (default) or pca")
+    f.add_argument("--n", type=int, default=500, help="test images per domain")
+    f.add_argument("--seed", type=int, default=0, help="seed of t-SNE")
 
 
 def _add_report(sub) -> None:
@@ -418,6 +425,13 @@ def cmd_plot(args) -> None:
             raise GenzooError(f"--position {args.position!r} must be integers, e.g. 14,14") \
                 from None
         save_receptive_field(model, x, pos, out, title=f"{info}: position {pos}")
+        print(f"wrote {out}")
+    elif args.figure == "features":
+        from genzoo.viz.features import feature_picture
+
+        out = args.out or str(Path(args.runs[0]) / "features.png")
+        check_png_out(out)
+        feature_picture(args.runs, out, n=args.n, method=args.method, seed=args.seed)
         print(f"wrote {out}")
     elif args.figure == "latent-dims":
         from genzoo.plots import latent_dims

@@ -75,6 +75,8 @@ def lr_factor(step: int, tc: TrainConfig) -> float:
     so a resumed run follows the same schedule)."""
     if tc.lr_decay == "none":
         return 1.0
+    if tc.lr_decay == "inv":  # mu_0 / (1 + 10 p)^0.75, p = step / steps (DANN, arXiv 1505.07818)
+        return (1.0 + 10.0 * step / tc.steps) ** -0.75
     start = int(tc.lr_decay_start * tc.steps)
     if step < start:
         return 1.0
@@ -299,7 +301,7 @@ def train(cfg: RunConfig, out: str | Path, *, resume: bool = False) -> dict:
                 lrs = {(f"lr/{p.name}" if prefix else "lr"): o.param_groups[0]["lr"]
                        for p, o in zip(phases, opts)}
                 state["last_row"] = logger.write(step, tc.batch_size, lrs)
-            if step % tc.sample_every == 0 or step == tc.steps:
+            if model.generates and (step % tc.sample_every == 0 or step == tc.steps):
                 pic = write_samples(model, ema, data, tc, out / "samples" / f"step-{step:06d}.png")
                 logger.image("samples", pic, step)
             if eval_ctx is not None and (step % tc.eval_every == 0 or step == tc.steps):
