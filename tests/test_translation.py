@@ -399,3 +399,40 @@ def test_psnr_metric_on_a_pix2pix_run(tmp_path, capsys):
     assert got["l1"] == pytest.approx((fake - b).abs().mean().item(), rel=1e-5)
     err = run_error(capsys, "eval", run, "--metrics", "cycle-error")
     assert "translates both ways" in err
+
+
+# ----------------------------------------------------------------------------- command line
+
+
+def test_presets_hold_the_papers_settings():
+    from genzoo.config import build_config
+
+    c = build_config("cyclegan")
+    assert (c.data.name, c.data.target) == ("mnist5k", "mnist-m")
+    m = c.model_cfg
+    assert (m.loss, m.lambda_cycle, m.lambda_identity, m.pool_size) == ("lsgan", 10, 0.5, 50)
+    assert (c.train.lr, c.train.beta1, c.train.beta2, c.train.lr_decay) == \
+        (2e-4, 0.5, 0.999, "linear")
+    p = build_config("pix2pix")
+    assert p.data.name == "edges2mnist" and p.model_cfg.lambda_l1 == 100
+    assert p.model_cfg.loss == "nsgan" and p.model_cfg.dropout == 0.5
+
+
+def test_train_cyclegan_without_data_runs_mnist5k_to_mnist_m(tmp_path, capsys):
+    out = run_ok(capsys, "train", "cyclegan", "--out", tmp_path / "r", "--steps", 1,
+                 "--batch-size", 2, "--set", "ngf=2", "--set", "ndf=2", "--set", "blocks=0",
+                 "--set", "progress=none")
+    assert "cyclegan finished at step 1" in out
+    cfg = (tmp_path / "r" / "config.yaml").read_text()
+    assert "target: mnist-m" in cfg and "name: mnist5k" in cfg
+
+
+@pytest.mark.parametrize("model,args,fragment", [
+    ("cyclegan", ["--data", "digits", "--set", "target=null"], "needs two image domains"),
+    ("pix2pix", ["--data", "digits", "--set", "target=digits-m"], "needs paired data"),
+    ("pix2pix", ["--data", "digits"], "needs two image domains"),
+])
+def test_one_domain_or_unpaired_data_is_refused_early(model, args, fragment, tmp_path, capsys):
+    err = run_error(capsys, "train", model, "--out", tmp_path / "r", *args)
+    assert fragment in err
+    assert not (tmp_path / "r").exists()

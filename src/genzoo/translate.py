@@ -69,8 +69,7 @@ def translate_files(run_dir: str | Path, input_path: str | Path, direction: str,
     if direction not in directions:
         raise GenzooError(f"a {model.name} model translates {' and '.join(directions)} only, "
                           f"not {direction}")
-    c, h, w = model.spec.shape
-    shape = (getattr(model, "c_in", c) if direction == "AtoB" else c, h, w)
+    shape = model.spec.shape  # both domains have the model's shape
 
     files = [src] if src.is_file() else sorted(
         p for p in src.iterdir() if p.is_file() and p.suffix.lower() in EXTENSIONS)
@@ -80,7 +79,7 @@ def translate_files(run_dir: str | Path, input_path: str | Path, direction: str,
     images, targets, skipped = [], [], 0
     for f in files:
         try:
-            images.append(_read(f, shape))
+            images.append(_read(f, tuple(shape)))
         except (OSError, ValueError, SyntaxError) as e:
             if src.is_file():
                 raise GenzooError(f"cannot read {str(f)!r} as an image ({e})") from None

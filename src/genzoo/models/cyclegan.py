@@ -45,6 +45,22 @@ def domains(batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]
     return batch["x"], batch["x_b"]
 
 
+def check_two_domains(spec, model: str, *, paired: bool) -> None:
+    """At training time the data's spec names its domains; a one-domain dataset fails here,
+    before any work. (A spec rebuilt from a checkpoint carries no extras and is not checked.)"""
+    if not spec.extras:
+        return
+    if "domains" not in spec.extras:
+        raise GenzooError(f"{model} needs two image domains; give the second with --set "
+                          "target=DATASET (e.g. --data mnist5k --set target=mnist-m)"
+                          + (" --set paired=true, or --data edges2mnist" if paired else ""))
+    if paired and not spec.extras.get("paired"):
+        a, b = spec.extras["domains"]
+        raise GenzooError(f"{model} needs paired data (each input with its own target), but "
+                          f"{a} -> {b} is unpaired; use --set paired=true (same-index pairs), "
+                          "--data edges2mnist or --data paired-folder")
+
+
 def check_direction(direction: str) -> None:
     if direction not in DIRECTIONS:
         raise GenzooError(f"direction {direction!r} is not valid; choose AtoB or BtoA")
@@ -100,6 +116,7 @@ class CycleGAN(GenerativeModel):
     def __init__(self, cfg: CycleGANConfig, spec):
         super().__init__(cfg, spec)
         cfg.check()
+        check_two_domains(spec, "cyclegan", paired=False)
         c, h, w = spec.shape
         if h % 2 ** cfg.downs or w % 2 ** cfg.downs:
             raise GenzooError(f"cyclegan with downs={cfg.downs} needs image sides that are "
@@ -211,4 +228,5 @@ def _init(m: nn.Module) -> None:
         nn.init.zeros_(m.bias)
 
 
-__all__ = ["CycleGAN", "CycleGANConfig", "cycle_loss", "domains", "identity_loss"]
+__all__ = ["CycleGAN", "CycleGANConfig", "check_two_domains", "cycle_loss", "domains",
+           "identity_loss"]

@@ -26,7 +26,7 @@ from genzoo.errors import GenzooError
 from genzoo.losses import get_gan_loss
 from genzoo.models import register_model
 from genzoo.models.base import GenerativeModel, Phase
-from genzoo.models.cyclegan import PREVIEW, _init, check_direction, domains
+from genzoo.models.cyclegan import PREVIEW, _init, check_direction, check_two_domains, domains
 from genzoo.models.translation_nets import PatchDiscriminator, UNetGenerator
 
 
@@ -41,7 +41,6 @@ class Pix2PixConfig:
     norm: Literal["instance", "batch", "none"] = "instance"  # of both networks
     loss: str = "nsgan"  # conditional GAN objective by name; the paper's non-saturating one
     lambda_l1: float = 100.0  # weight of the L1 distance to the ground truth (paper: 100)
-    channels_in: int = 0  # channels of the input domain A (0: the same as the data's)
 
     def check(self) -> None:
         for k in ("ngf", "ndf", "depth", "d_layers"):
@@ -50,8 +49,8 @@ class Pix2PixConfig:
         if not 0 <= self.dropout < 1 or self.dropout_levels < 0:
             raise GenzooError(f"dropout={self.dropout} must be in [0, 1) and dropout_levels "
                               ">= 0")
-        if self.lambda_l1 < 0 or self.channels_in < 0:
-            raise GenzooError("lambda_l1 and channels_in must be >= 0")
+        if self.lambda_l1 < 0:
+            raise GenzooError(f"lambda_l1={self.lambda_l1} must be >= 0")
         if get_gan_loss(self.loss).kind == "energy":
             raise GenzooError(f"loss={self.loss} needs an autoencoder discriminator; pix2pix's "
                               "is a PatchGAN: use nsgan, lsgan, hinge, ...")
@@ -67,19 +66,19 @@ class Pix2Pix(GenerativeModel):
     def __init__(self, cfg: Pix2PixConfig, spec):
         super().__init__(cfg, spec)
         cfg.check()
-        c, h, w = spec.shape  # the output domain B
+        check_two_domains(spec, "pix2pix", paired=True)
+        c, h, w = spec.shape  # both domains (a grey one beside an RGB one is made RGB)
         if h % 2 ** cfg.depth or w % 2 ** cfg.depth:
             raise GenzooError(f"pix2pix with depth={cfg.depth} needs image sides that are "
                               f"multiples of {2 ** cfg.depth}, got {h}x{w}; set image_size "
                               "(e.g. image_size=32 resize=pad) or depth")
-        self.c_in = cfg.channels_in or c
         self.objective = get_gan_loss(cfg.loss)
-        self.generator = UNetGenerator(self.c_in, c, cfg.ngf, cfg.depth, cfg.norm, cfg.dropout,
+        self.generator = UNetGenerator(c, c, cfg.ngf, cfg.depth, cfg.norm, cfg.dropout,
                                        cfg.dropout_levels)
-        self.discriminator = PatchDiscriminator(self.c_in + c, cfg.ndf, cfg.d_layers, cfg.norm)
+        self.discriminator = PatchDiscriminator(2 * c, cfg.ndf, cfg.d_layers, cfg.norm)
         self.generator.apply(_init)
         self.discriminator.apply(_init)
-        self.register_buffer("preview_a", torch.zeros(PREVIEW, self.c_in, h, w))
+        self.register_buffer("preview_a", torch.zeros(PREVIEW, c, h, w))
         self.register_buffer("preview_n", torch.zeros((), dtype=torch.long))
         self._fake = None  # (batch, G(a)) of the G phase, reused by the D phase
 
@@ -88,12 +87,12 @@ class Pix2Pix(GenerativeModel):
         return (Phase("G", ("generator",)), Phase("D", ("discriminator",)))
 
     def translate(self, x: torch.Tensor, direction: str = "AtoB") -> torch.Tensor:
-        """Inputs (B, C_in, H, W) in [-1, 1] -> outputs (B, C, H, W); pix2pix goes A -> B only."""
+        """Inputs (B, C, H, W) in [-1, 1] -> outputs (B, C, H, W); pix2pix goes A -> B only."""
         check_direction(direction)
         if direction != "AtoB":
             raise GenzooError("pix2pix learns one direction, A -> B; use --direction AtoB")
-        if x.shape[1] != self.c_in:
-            raise GenzooError(f"this pix2pix model takes {self.c_in}-channel inputs, got "
+        if x.shape[1] != self.spec.shape[0]:
+            raise GenzooError(f"this pix2pix model takes {self.spec.shape[0]}-channel inputs, got "
                               f"{x.shape[1]} channels")
         return self.generator(x)
 
@@ -131,15 +130,12 @@ class Pix2Pix(GenerativeModel):
     def sample(self, n: int, *, generator: torch.Generator | None = None,
                x: torch.Tensor | None = None, direction: str = "AtoB", **cond) -> torch.Tensor:
         """With `x`: its translations. Without: n images in pairs (a, G(a)) of the stored
-        preview inputs (grey inputs shown in the output's channels)."""
+        preview inputs (the first training batch)."""
         if x is not None:
             return self.translate(x.to(self.device), direction)
         q = -(-n // 2)
-        a = self.preview_a[torch.arange(q, device=self.device) % PREVIEW]  # (q, C_in, H, W)
-        out = self.generator(a)  # (q, C, H, W)
-        if a.shape[1] != out.shape[1]:
-            a = a.mean(1, keepdim=True).expand_as(out)  # for the picture only
-        return torch.stack([a, out], 1).flatten(0, 1)[:n]  # (n, C, H, W)
+        a = self.preview_a[torch.arange(q, device=self.device) % PREVIEW]  # (q, C, H, W)
+        return torch.stack([a, self.generator(a)], 1).flatten(0, 1)[:n]  # (n, C, H, W)
 
 
 __all__ = ["Pix2Pix", "Pix2PixConfig"]
