@@ -308,9 +308,9 @@ def test_pix2pix_discriminator_sees_the_input_beside_the_output():
     data = load_dataset(cfg.data, "train")
     torch.manual_seed(0)
     model = build_model("pix2pix", cfg.model_cfg, data.spec).eval()
-    assert model.discriminator.net[0].in_channels == 2  # edge map (1) + digit (1)
-    a, b = torch.randn(2, 1, 8, 8), torch.randn(2, 1, 8, 8)
-    assert not torch.allclose(model._d(a, b), model._d(torch.randn(2, 1, 8, 8), b))
+    assert model.discriminator.net[0].in_channels == 6  # digit as RGB (3) + digits-m (3)
+    a, b = torch.randn(2, 3, 8, 8), torch.randn(2, 3, 8, 8)
+    assert not torch.allclose(model._d(a, b), model._d(torch.randn(2, 3, 8, 8), b))
 
 
 def test_sobel_edges_outline_a_square():
