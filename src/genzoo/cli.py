@@ -454,7 +454,8 @@ def cmd_translate(args) -> None:
     res = translate_files(args.run, args.input, args.direction, args.out, ema=args.ema)
     skipped = f" ({res['skipped']} unreadable files skipped)" if res["skipped"] else ""
     where = res["written"][0] if len(res["written"]) == 1 else args.out
-    print(f"translated {len(res['written'])} images {args.direction} with {res['info']} to "
+    n = len(res["written"])
+    print(f"translated {n} image{'s' if n != 1 else ''} {args.direction} with {res['info']} to "
           f"{where}{skipped}")
 
 
