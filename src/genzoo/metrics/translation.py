@@ -11,8 +11,9 @@
 - `psnr`: paired data only (pix2pix): L1 and PSNR of G(a) to its ground truth b, PSNR per image
   over the data range 2 ([-1, 1]) and averaged, beside the same numbers for the input itself.
 
-Each also writes `translations.png` to eval/: the first test images of each domain in rows
-(input, translation, and for two-way models the translation back).
+Each also writes `translations.png` to eval/: 8 test images of each domain, evenly spaced
+through the split (which the embedded sets hold in class order), in rows: input, translation,
+and for two-way models the translation back.
 """
 
 from __future__ import annotations
@@ -77,7 +78,8 @@ def _panel(ctx: EvalContext, data, directions) -> dict:
     rows = []
     for direction in directions:
         src = "A" if direction == "AtoB" else "B"
-        x = _images(ctx, data, src)[0][:PANEL]
+        x = _images(ctx, data, src)[0]
+        x = x[torch.linspace(0, len(x) - 1, min(PANEL, len(x))).long()]  # spread over the split
         t = translate_all(ctx.model, x, direction)
         rows += [x, t]
         if len(directions) == 2:
