@@ -92,7 +92,7 @@ class CycleGANConfig:
             raise GenzooError(f"pool_prob={self.pool_prob} must be in [0, 1]")
         if get_gan_loss(self.loss).kind == "energy":
             raise GenzooError(f"loss={self.loss} needs an autoencoder discriminator; CycleGAN's "
-                              "are PatchGANs: use lsgan, nsgan, hinge, wgan, ...")
+                              "are PatchGANs: use lsgan, nsgan or hinge")
 
 
 def cycle_loss(x: torch.Tensor, x_rec: torch.Tensor) -> torch.Tensor:
