@@ -25,7 +25,8 @@ import numpy as np
 import torch
 
 from genzoo.data import DataConfig, register_dataset
-from genzoo.data.base import DataSpec, TensorData
+from genzoo.data.base import TensorData
+from genzoo.data.embedded import _digits, _mnist5k, _select
 
 
 @lru_cache(maxsize=2)
@@ -74,8 +75,6 @@ def blend(digits: np.ndarray, pics: tuple[np.ndarray, ...], seed: int) -> np.nda
 
 @lru_cache(maxsize=2)
 def _mnist_m(seed: int):
-    from genzoo.data.embedded import _mnist5k
-
     x, y, train, test = _mnist5k()
     out = blend(x[:, 0].numpy().astype(np.float64), photos(), seed)
     # whole numbers 0..255 (|uint8 - uint8|): kept as uint8 like the source digits
@@ -84,20 +83,11 @@ def _mnist_m(seed: int):
 
 @lru_cache(maxsize=2)
 def _digits_m(seed: int):
-    from genzoo.data.embedded import _digits
-
     x, y, train, test = _digits()
     grey = (x[:, 0].numpy().astype(np.float64) + 1.0) * 127.5  # [-1, 1] -> 0..255
     out = blend(grey, photos(8 / 28), seed)
     # 17 grey levels scaled by 255/16 are not whole numbers: stored in data space as float
     return torch.from_numpy((out / 127.5 - 1.0).astype(np.float32)), y, train, test
-
-
-def _select(name: str, arrays: tuple, split: str) -> TensorData:
-    x, y, train, test = arrays
-    idx = torch.from_numpy(train if split == "train" else test)
-    spec = DataSpec("image", tuple(x.shape[1:]), num_classes=10)
-    return TensorData(x[idx], y[idx], spec, name=name)
 
 
 @register_dataset("mnist-m", "mnist5k digits blended with colour photo patches (Ganin & "
