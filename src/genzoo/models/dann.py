@@ -54,7 +54,7 @@ class DANNConfig:
     domain_hidden: int = 100  # width of the domain classifier's hidden layer
     gamma: float = 10.0  # lambda_p = 2 / (1 + exp(-gamma p)) - 1
     domain_weight: float = 1.0  # the adaptation weight is domain_weight * lambda_p
-    schedule_steps: int = 3000  # p = step / schedule_steps: keep equal to train.steps
+    schedule_steps: int = 1500  # p = step / schedule_steps: keep equal to train.steps
 
     def check(self) -> None:
         if not self.conv or min(self.conv) < 1:
