@@ -7,6 +7,7 @@ import torch
 from conftest import TINY, check_loss_terms, check_phase_gradients, check_save_load, tiny_config
 
 from genzoo.data import load_dataset
+from genzoo.errors import GenzooError
 from genzoo.models import MODELS, build_model, get_model_class
 
 get_model_class("vae")  # fill the registry
@@ -42,6 +43,10 @@ def test_phase_gradients_and_steps(name):
 def test_sample_shape_range_and_determinism(name):
     cfg, data, model = _setup(name)
     model.eval()
+    if not model.generates:  # a classifier (dann): sampling is a clear error, not garbage
+        with pytest.raises(GenzooError, match="does not generate"):
+            model.sample(5, generator=torch.Generator().manual_seed(3))
+        return
     x = model.sample(5, generator=torch.Generator().manual_seed(3))
     assert tuple(x.shape) == (5, *data.spec.shape)
     assert torch.isfinite(x).all()

@@ -129,6 +129,13 @@ def _add_plot(sub) -> None:
     r.add_argument("--position", help="output position: i,j for images, t for sequences "
                    "(default: the centre)")
     r.add_argument("--index", type=int, default=0, help="test example used as the input")
+    f = kinds.add_parser("features", help="domain adaptation: source and target test features "
+                         "in 2-D, one panel per run (dann; e.g. source-only vs adapted)")
+    f.add_argument("runs", nargs="+", metavar="RUN")
+    f.add_argument("--out", help="PNG file (default: FIRST_RUN/features.png)")
+    f.add_argument("--method", default="tsne", help="tsne (default) or pca")
+    f.add_argument("--n", type=int, default=500, help="test images per domain")
+    f.add_argument("--seed", type=int, default=0, help="seed of t-SNE")
 
 
 def _add_report(sub) -> None:
@@ -137,6 +144,18 @@ def _add_report(sub) -> None:
     p.add_argument("--out", help="HTML file (default for one run: RUN/report.html)")
     p.add_argument("--interp", help="interpolation mode for every run: lerp or slerp (default: "
                    "lerp for the VAE, slerp for GANs)")
+
+
+def _add_translate(sub) -> None:
+    p = sub.add_parser("translate", help="translate an image or a folder of images with a "
+                       "translation run (cyclegan, pix2pix)")
+    p.add_argument("run", help="run directory")
+    p.add_argument("--input", required=True, help="an image file or a folder of images")
+    p.add_argument("--direction", default="AtoB", help="AtoB (default) or BtoA (cyclegan)")
+    p.add_argument("--out", required=True, help="a .png file for one image, a folder for a "
+                   "folder")
+    p.add_argument("--ema", action=argparse.BooleanOptionalAction, default=True,
+                   help="use EMA weights when the run has them (default: yes)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -152,6 +171,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_eval(sub)
     _add_plot(sub)
     _add_report(sub)
+    _add_translate(sub)
     from genzoo.report.compare import add_parser as add_compare
 
     add_compare(sub)
@@ -490,6 +510,13 @@ def cmd_plot(args) -> None:
                 from None
         save_receptive_field(model, x, pos, out, title=f"{info}: position {pos}")
         print(f"wrote {out}")
+    elif args.figure == "features":
+        from genzoo.viz.features import feature_picture
+
+        out = args.out or str(Path(args.runs[0]) / "features.png")
+        check_png_out(out)
+        feature_picture(args.runs, out, n=args.n, method=args.method, seed=args.seed)
+        print(f"wrote {out}")
     elif args.figure == "latent-dims":
         from genzoo.plots import latent_dims
 
@@ -505,6 +532,17 @@ def cmd_report(args) -> None:
     print(f"wrote {write_report(args.runs, args.out, interp=args.interp)}")
 
 
+def cmd_translate(args) -> None:
+    from genzoo.translate import translate_files
+
+    res = translate_files(args.run, args.input, args.direction, args.out, ema=args.ema)
+    skipped = f" ({res['skipped']} unreadable files skipped)" if res["skipped"] else ""
+    where = res["written"][0] if len(res["written"]) == 1 else args.out
+    n = len(res["written"])
+    print(f"translated {n} image{'s' if n != 1 else ''} {args.direction} with {res['info']} to "
+          f"{where}{skipped}")
+
+
 def cmd_compare(args) -> None:
     from genzoo.report.compare import cmd_compare as run
 
@@ -512,7 +550,8 @@ def cmd_compare(args) -> None:
 
 
 COMMANDS = {"list": cmd_list, "train": cmd_train, "sample": cmd_sample, "eval": cmd_eval,
-            "plot": cmd_plot, "compare": cmd_compare, "report": cmd_report}
+            "plot": cmd_plot, "compare": cmd_compare, "report": cmd_report,
+            "translate": cmd_translate}
 
 
 def main(argv: list[str] | None = None) -> int:

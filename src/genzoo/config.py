@@ -38,8 +38,9 @@ class TrainConfig:
     weight_decay: float = 0.0  # decoupled for adamw, L2 otherwise
     optimizer: Literal["adam", "adamw", "sgd", "rmsprop"] = "adam"  # per-phase optimizer type
     grad_clip: float = 0.0  # clip each phase's gradient norm to this (0: off)
-    lr_decay: Literal["none", "linear"] = "none"  # linear: lr falls to 0 at the last step ...
-    lr_decay_start: float = 0.5  # ... starting at this fraction of the run (CycleGAN: 0.5)
+    lr_decay: Literal["none", "linear", "inv"] = "none"  # linear: lr falls to 0 at the last step
+    #   starting at lr_decay_start; inv: lr / (1 + 10 p)^0.75, p = step / steps (DANN)
+    lr_decay_start: float = 0.5  # linear decay starts at this fraction of the run (CycleGAN: 0.5)
     ema_decay: float = 0.0  # EMA of the model's ema_modules (e.g. the generator); 0: off
     log_every: int = 50  # steps between metrics.jsonl / TensorBoard lines
     sample_every: int = 500  # steps between sample grids from fixed noise

@@ -6,10 +6,31 @@
 
 A loader is a function `(cfg, split) -> TensorData` registered with `@register_dataset`. Options
 common to all image datasets (image_size, channels, limit, binarize) are applied here, once.
+
+Two domains (CycleGAN, pix2pix, domain adaptation). `target` names a second registered dataset;
+`load_dataset` then returns a `TwoDomainData` (genzoo.data.base) whose batches hold domain A
+under "x"/"y" and domain B under "x_b"/"y_b":
+
+    cfg = DataConfig(name="mnist5k", target="mnist-m")    # --data mnist5k --set target=mnist-m
+    data = load_dataset(cfg, "train")                     # TwoDomainData, unpaired
+    batch = data.batch(step=0, batch_size=64, seed=0)
+    # {"x": (64, 3, 28, 28), "y": (64,), "x_b": (64, 3, 28, 28), "y_b": (64,)}
+    data.a, data.b                                        # each domain's TensorData
+    data.spec.extras["domains"], data.spec.extras["paired"]   # ("mnist5k", "mnist-m"), False
+
+With `paired=true` example i of A goes with example i of B (pix2pix; mnist5k -> mnist-m pairs
+each digit with its own blended version); otherwise each domain is shuffled on its own.
+
+The data options apply to both domains. Both must end with one shape: a grey domain beside an
+RGB one is repeated to RGB (lossless); a difference in size is an error that asks for
+image_size. `unpaired-folder` and `paired-folder` are two-domain datasets by themselves (the
+CycleGAN and pix2pix folder layouts, genzoo.data.pairs); a model that needs two domains reads
+`spec.extras["domains"]` or finds no "x_b" in its batch and says so.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
@@ -17,7 +38,7 @@ from typing import Literal
 import torch
 import torch.nn.functional as F
 
-from genzoo.data.base import DataSpec, TensorData, binarize_tensor
+from genzoo.data.base import DataSpec, TensorData, TwoDomainData, binarize_tensor
 from genzoo.errors import GenzooError, choices
 
 
@@ -33,6 +54,10 @@ class DataConfig:
     limit: int | None = None  # keep only the first `limit` examples of each split
     sample_rate: int | None = None  # audio: samples per second (None: 8000)
     clip_length: int | None = None  # audio: samples per example (None: 4096)
+    target: str | None = None  # a second dataset: domain B of two-domain models (dann, cyclegan)
+    patch_seed: int = 0  # mnist-m / digits-m: seed of the photo patches (one fixed dataset)
+    paired: bool = False  # with target: example i of A goes with example i of B (same length),
+    #                       e.g. mnist5k -> mnist-m, whose example i is mnist5k's i blended
 
 
 @dataclass(frozen=True)
@@ -92,20 +117,51 @@ def convert_channels(x: torch.Tensor, channels: int) -> torch.Tensor:
     raise GenzooError(f"cannot convert {c}-channel images to {channels} channels; use 1 or 3")
 
 
-def load_dataset(cfg: DataConfig, split: str = "train") -> TensorData:
-    """Load one split ("train" or "test") of the dataset named by `cfg.name`."""
+def load_dataset(cfg: DataConfig, split: str = "train") -> TensorData | TwoDomainData:
+    """Load one split ("train" or "test") of the dataset named by `cfg.name` (with
+    `cfg.target`, or for a two-domain dataset: a TwoDomainData of both domains)."""
     _ensure_loaded()
     if cfg.name not in DATASETS:
         raise GenzooError(f"unknown dataset {cfg.name!r}; choose one of: {choices(DATASETS)}")
     if split not in ("train", "test"):
         raise GenzooError(f"unknown split {split!r}; choose train or test")
-    entry = DATASETS[cfg.name]
+    if cfg.target is not None:
+        if cfg.target not in DATASETS:
+            raise GenzooError(f"unknown target dataset {cfg.target!r}; choose one of: "
+                              f"{choices(DATASETS)}")
+        one = dataclasses.replace(cfg, target=None)
+        a, b = load_dataset(one, split), load_dataset(dataclasses.replace(one, name=cfg.target),
+                                                      split)
+        if isinstance(a, TwoDomainData) or isinstance(b, TwoDomainData):
+            raise GenzooError(f"{cfg.name if isinstance(a, TwoDomainData) else cfg.target} "
+                              "holds two domains already; leave target unset")
+        if cfg.paired and len(a) != len(b):
+            raise GenzooError(f"paired=true pairs example i of {cfg.name} with example i of "
+                              f"{cfg.target}, but their {split} splits hold {len(a)} and "
+                              f"{len(b)} examples; use paired=false")
+        return _two_domains(a, b, paired=cfg.paired)
+    data = DATASETS[cfg.name].loader(cfg, split)
+    if isinstance(data, TwoDomainData):  # unpaired-folder, paired-folder
+        return _two_domains(_finish(cfg, split, data.a), _finish(cfg, split, data.b),
+                            paired=data.paired)
+    return _finish(cfg, split, data)
+
+
+def _two_domains(a: TensorData, b: TensorData, *, paired: bool) -> TwoDomainData:
+    for d in (a, b):
+        if d.spec.kind != "image":
+            raise GenzooError(f"two-domain data must be images; {d.name} holds {d.spec.kind} "
+                              "data")
+    return TwoDomainData(a, b, paired=paired)
+
+
+def _finish(cfg: DataConfig, split: str, data: TensorData) -> TensorData:
+    """The options common to all datasets: audio/image settings checked, image options applied."""
     audio = [k for k in ("sample_rate", "clip_length") if getattr(cfg, k) is not None]
-    if audio and entry.kind != "audio":  # audio settings on image/points data
+    if audio and data.spec.kind != "audio":  # audio settings on image/points data
         raise GenzooError(f"settings for audio datasets ({', '.join(audio)}) do not "
-                          f"apply to {cfg.name}, which holds {entry.kind} data; leave "
+                          f"apply to {cfg.name}, which holds {data.spec.kind} data; leave "
                           "them unset")
-    data = entry.loader(cfg, split)
     if data.spec.kind != "image":
         used = [k for k in ("image_size", "channels", "limit") if getattr(cfg, k) is not None]
         used += ["binarize"] if cfg.binarize != "none" else []
@@ -131,13 +187,22 @@ def load_dataset(cfg: DataConfig, split: str = "train") -> TensorData:
     extras = {**data.spec.extras, "binarize": cfg.binarize}
     spec = DataSpec("image", tuple(x.shape[1:]), data.spec.num_classes, extras)
     mode = {"none": "none", "dynamic": "dynamic" if split == "train" else "static"}[cfg.binarize]
-    return TensorData(x, y, spec, binarize=mode, name=cfg.name)
+    return TensorData(x, y, spec, binarize=mode, name=data.name or cfg.name)
 
 
 def _ensure_loaded() -> None:
     # importing the modules runs their @register_dataset decorators
-    from genzoo.data import audio, embedded, folder, torchvision_sets, toy2d  # noqa: F401
+    from genzoo.data import (  # noqa: F401
+        audio,
+        edges,
+        embedded,
+        folder,
+        mnistm,
+        pairs,
+        torchvision_sets,
+        toy2d,
+    )
 
 
-__all__ = ["DATASETS", "DataConfig", "DataSpec", "TensorData", "binarize_tensor",
+__all__ = ["DATASETS", "DataConfig", "DataSpec", "TensorData", "TwoDomainData", "binarize_tensor",
            "load_dataset", "register_dataset"]

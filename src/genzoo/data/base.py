@@ -135,3 +135,89 @@ class TensorData:
             if self.y is not None:
                 b["y"] = self.y[i:i + batch_size]
             yield b
+
+
+def _to_rgb(d: TensorData) -> TensorData:
+    """A grey dataset repeated to 3 channels (uint8 stays uint8); an RGB one as it is."""
+    if d.spec.shape[0] != 1:
+        return d
+    x = d.x.repeat(1, 3, 1, 1)  # (N, 1, H, W) -> (N, 3, H, W)
+    spec = DataSpec("image", tuple(x.shape[1:]), d.spec.num_classes, d.spec.extras)
+    out = TensorData(x, d.y, spec, name=d.name)
+    out.binarize = d.binarize  # a static binarisation is already in x: not redone
+    return out
+
+
+class TwoDomainData:
+    """Two datasets of one shape, batched together: domain A and domain B.
+
+    The batch of a two-domain dataset holds both domains under separate keys:
+
+        {"x": (B, C, H, W) domain A, "y": (B,) A's labels (if any),
+         "x_b": (B, C, H, W) domain B, "y_b": (B,) B's labels (if any)}
+
+    `paired=True` (pix2pix): x_b[i] is the partner of x[i]; both splits have the same length and
+    are drawn with the same indices. `paired=False` (CycleGAN, domain adaptation): each domain has
+    its own permutation, drawn with a seed derived from train.seed, so A and B are independent
+    and each still a pure function of (seed, step). `a` and `b` are the two `TensorData`; `x`
+    and `y` are A's (code that reads one dataset sees domain A).
+    """
+
+    def __init__(self, a: TensorData, b: TensorData, *, paired: bool, name: str = ""):
+        if a.spec.kind != "image" or b.spec.kind != "image":
+            raise GenzooError("two-domain data must be images in both domains")
+        if {a.spec.shape[0], b.spec.shape[0]} == {1, 3}:  # grey beside RGB: repeat grey, lossless
+            a, b = _to_rgb(a), _to_rgb(b)
+        if a.spec.shape != b.spec.shape:
+            raise GenzooError(f"the two domains differ in shape: {a.name} is "
+                              f"{'x'.join(map(str, a.spec.shape))}, {b.name} is "
+                              f"{'x'.join(map(str, b.spec.shape))}; set image_size (and "
+                              "channels) to bring both to one shape")
+        if paired and len(a) != len(b):
+            raise ValueError(f"paired domains of {len(a)} and {len(b)} examples")
+        self.a, self.b, self.paired = a, b, paired
+        self.name = name or f"{a.name}->{b.name}"
+        extras = {**a.spec.extras, "domains": (a.name, b.name), "paired": paired,
+                  "num_classes_b": b.spec.num_classes}
+        self.spec = DataSpec("image", a.spec.shape, a.spec.num_classes, extras)
+
+    def __len__(self) -> int:
+        return len(self.a)
+
+    @property
+    def x(self) -> torch.Tensor:
+        return self.a.x
+
+    @property
+    def y(self) -> torch.Tensor | None:
+        return self.a.y
+
+    to_float = staticmethod(TensorData.to_float)
+
+    def to(self, device: torch.device | str) -> TwoDomainData:
+        self.a.to(device)
+        self.b.to(device)
+        return self
+
+    def steps_per_epoch(self, batch_size: int) -> int:
+        return self.a.steps_per_epoch(batch_size)
+
+    def batch(self, step: int, batch_size: int, seed: int, *, rank: int = 0,
+              world_size: int = 1) -> dict[str, torch.Tensor]:
+        """{"x", "y"?} of domain A and {"x_b", "y_b"?} of domain B for `step`."""
+        out = self.a.batch(step, batch_size, seed, rank=rank, world_size=world_size)
+        # paired: the same seed gives the same permutation (equal lengths), so pairs stay aligned
+        seed_b = seed if self.paired else _mix(seed, 0xB)
+        b = self.b.batch(step, batch_size, seed_b, rank=rank, world_size=world_size)
+        return {**out, **{f"{k}_b": v for k, v in b.items()}}
+
+    def ordered(self, batch_size: int):
+        """The whole of domain A in order, each batch with B at the same positions (unpaired:
+        B's examples cycled when B is shorter, the rest of a longer B unused)."""
+        n_b = len(self.b)
+        for i, batch in zip(range(0, len(self), batch_size), self.a.ordered(batch_size)):
+            idx = torch.arange(i, i + len(batch["x"])) % n_b
+            batch["x_b"] = self.to_float(self.b.x[idx.to(self.b.x.device)])
+            if self.b.y is not None:
+                batch["y_b"] = self.b.y[idx.to(self.b.y.device)]
+            yield batch

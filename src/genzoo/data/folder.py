@@ -106,6 +106,32 @@ def _decode(path: Path) -> Image.Image:
         return ImageOps.exif_transpose(img)  # camera JPEGs: honour the orientation tag
 
 
+def read_images(paths: list[Path], size: int | None) -> tuple[list[Image.Image], list[int]]:
+    """Decode files as 8-bit 'L'/'RGB' images (made square at `size`, if given); unreadable
+    files are skipped. Returns the images and the positions in `paths` they came from."""
+    images, kept = [], []
+    for i, p in enumerate(paths):
+        try:
+            img = _decode(p)
+        except _READ_ERRORS:
+            continue
+        # conversion is outside the try: a failure there is a bug to see, not a file to skip
+        img = _to_8bit(img)
+        images.append(img if size is None else _square(img, size))
+        kept.append(i)
+    return images, kept
+
+
+def stack_images(images: list[Image.Image], channels: int | None) -> torch.Tensor:
+    """Same-size PIL images -> (N, C, S, S) uint8. channels=None: stay greyscale only when every
+    image is; one colour image makes the whole set RGB."""
+    mode = {1: "L", 3: "RGB"}.get(channels or 0)
+    mode = mode or ("L" if all(im.mode == "L" for im in images) else "RGB")
+    arr = np.stack([np.asarray(im.convert(mode)) for im in images])  # (N, S, S) or (N, S, S, 3)
+    return torch.from_numpy(np.ascontiguousarray(arr[:, None] if mode == "L"
+                                                 else arr.transpose(0, 3, 1, 2)))
+
+
 @register_dataset("folder", "a directory of images under --set root=DIR (class subfolders: labels)")
 def load_folder(cfg: DataConfig, split: str) -> TensorData:
     if cfg.root is None:
@@ -128,17 +154,9 @@ def load_folder(cfg: DataConfig, split: str) -> TensorData:
         paths = [paths[i] for i in keep]
         labels = None if labels is None else [labels[i] for i in keep]
 
-    images, ys, bad = [], [], 0
-    for i, p in enumerate(paths):
-        try:
-            img = _decode(p)
-        except _READ_ERRORS:
-            bad += 1
-            continue
-        # conversion is outside the try: a failure there is a bug to see, not a file to skip
-        images.append(_square(_to_8bit(img), size))
-        if labels is not None:
-            ys.append(labels[i])
+    images, kept = read_images(paths, size)
+    bad = len(paths) - len(kept)
+    ys = None if labels is None else [labels[i] for i in kept]
     # a README or labels.csv beside the images is normal (info); an image that fails is not
     other = f"{ignored} files with no image extension or outside class folders"
     if bad:
@@ -150,12 +168,7 @@ def load_folder(cfg: DataConfig, split: str) -> TensorData:
         raise GenzooError(f"folder: no readable images for the {split} split under {base} "
                           f"({len(paths)} candidates; extensions: {' '.join(sorted(EXTENSIONS))})")
 
-    # channels=None: stay greyscale only when every image is; one colour image makes it RGB
-    mode = {1: "L", 3: "RGB"}.get(cfg.channels or 0)
-    mode = mode or ("L" if all(im.mode == "L" for im in images) else "RGB")
-    arr = np.stack([np.asarray(im.convert(mode)) for im in images])  # (N, S, S) or (N, S, S, 3)
-    x = torch.from_numpy(np.ascontiguousarray(arr[:, None] if mode == "L"
-                                              else arr.transpose(0, 3, 1, 2)))
+    x = stack_images(images, cfg.channels)
     y = None if labels is None else torch.tensor(ys, dtype=torch.int64)
     spec = DataSpec("image", tuple(x.shape[1:]), num_classes=len(classes) if classes else 0)
     return TensorData(x, y, spec, name="folder")

@@ -1,4 +1,4 @@
-"""MNIST, Fashion-MNIST and CIFAR-10 read through torchvision's dataset classes.
+"""MNIST, Fashion-MNIST, CIFAR-10 and SVHN read through torchvision's dataset classes.
 
 Only torchvision's file handling is used: the decoded `.data` / `.targets` arrays are taken as a
 whole, as uint8, with no per-item PIL transforms (TensorData scales each batch to [-1, 1]).
@@ -33,12 +33,13 @@ def _root(cfg: DataConfig) -> str:
 
 
 def _open(name: str, cls: type, cfg: DataConfig, split: str, where: str, need: str,
-          problem: str = "files not found"):
-    """Instantiate a torchvision dataset, turning its missing-file errors into one-line ones."""
+          problem: str = "files not found", args: dict | None = None):
+    """Instantiate a torchvision dataset, turning its missing-file errors into one-line ones.
+    `args` replace the split argument (default: train=True/False)."""
     root = _root(cfg)
-    where = os.path.join(root, where)
+    where = os.path.join(root, where) if where else root
     try:
-        return cls(root, train=split == "train", download=cfg.download)
+        return cls(root, **(args or {"train": split == "train"}), download=cfg.download)
     except (RuntimeError, OSError) as e:  # OSError includes urllib's URLError
         if cfg.download:  # offline, blocked or a bad mirror: say why, keep the manual route open
             # torchvision's message spans lines (one per mirror tried): fold it into one
@@ -82,3 +83,17 @@ def load_cifar10(cfg: DataConfig, split: str) -> TensorData:
     x = torch.from_numpy(np.ascontiguousarray(ds.data.transpose(0, 3, 1, 2)))
     y = torch.as_tensor(ds.targets, dtype=torch.int64)
     return TensorData(x, y, DataSpec("image", (3, 32, 32), num_classes=10), name="cifar10")
+
+
+@register_dataset("svhn", "Street View House Numbers via torchvision, 3x32x32: 73,257 / 26,032")
+def load_svhn(cfg: DataConfig, split: str) -> TensorData:
+    from torchvision.datasets import SVHN
+
+    need = f"{split}_32x32.mat from ufldl.stanford.edu/housenumbers (its MD5 sum is checked)"
+    ds = _open("svhn", SVHN, cfg, split, "", need, problem="file not found or corrupted",
+               args={"split": split})
+    # torchvision has already turned the .mat's (32, 32, 3, N) into (N, 3, 32, 32) and label 10
+    # (the digit 0) into 0
+    x = torch.from_numpy(np.ascontiguousarray(ds.data))
+    y = torch.as_tensor(ds.labels, dtype=torch.int64)
+    return TensorData(x, y, DataSpec("image", (3, 32, 32), num_classes=10), name="svhn")

@@ -48,6 +48,8 @@ class GenerativeModel(nn.Module, metaclass=ABCMeta):
     Config: ClassVar[type]
     data_kinds: ClassVar[tuple[str, ...]] = ("image",)  # DataSpec kinds it can model
     ema_modules: ClassVar[tuple[str, ...]] = ()  # submodules averaged when train.ema_decay > 0
+    generates: ClassVar[bool] = True  # False: not generative (dann): `sample` raises GenzooError
+    #                                   and the trainer draws no sample grids
 
     def __init__(self, cfg, spec: DataSpec):
         super().__init__()

@@ -77,6 +77,8 @@ def lr_factor(step: int, tc: TrainConfig) -> float:
     so a resumed run follows the same schedule)."""
     if tc.lr_decay == "none":
         return 1.0
+    if tc.lr_decay == "inv":  # mu_0 / (1 + 10 p)^0.75, p = step / steps (DANN, arXiv 1505.07818)
+        return (1.0 + 10.0 * step / tc.steps) ** -0.75
     start = int(tc.lr_decay_start * tc.steps)
     if step < start:
         return 1.0
@@ -360,7 +362,7 @@ def _train(cfg: RunConfig, out: Path, resume: bool, ctx: dist.DistContext) -> di
                        for p, o in zip(phases, opts)}
                 ctx.mean_([logger.sums[k] for k in sorted(logger.sums)])  # over all ranks
                 state["last_row"] = logger.write(step, tc.batch_size, lrs)
-            if main and (step % tc.sample_every == 0 or step == tc.steps):
+            if main and model.generates and (step % tc.sample_every == 0 or step == tc.steps):
                 pic = write_samples(model, ema, data, tc, out / "samples" / f"step-{step:06d}.png")
                 logger.image("samples", pic, step)
             if eval_ctx is not None and (step % tc.eval_every == 0 or step == tc.steps):

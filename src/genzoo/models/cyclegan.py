@@ -1,0 +1,232 @@
+"""CycleGAN: unpaired image-to-image translation with cycle consistency (Zhu et al. 2017,
+arXiv:1703.10593).
+
+    G: A -> B, F: B -> A          two ResNet generators (translation_nets.ResnetGenerator)
+    D_A, D_B                      two PatchGAN discriminators, D_B judges real B vs G(A)
+    G phase:  L_gan(D_B(G(a))) + L_gan(D_A(F(b)))                  fool both discriminators
+              + lambda (|F(G(a)) - a|_1 + |G(F(b)) - b|_1)          cycle consistency (eq. 2)
+              + lambda_id lambda (|G(b) - b|_1 + |F(a) - a|_1)     identity (sec. 5.2)
+    D phase:  L_gan(D_B(b), D_B(pool_B(G(a)))) + L_gan(D_A(a), D_A(pool_A(F(b))))
+
+The GAN objective is chosen by name from genzoo.losses (`loss=lsgan`, the paper's choice, sec.
+4), applied to every patch output. The discriminators see generated images through a history pool
+of 50 (sec. 4; Shrivastava et al. 2017, arXiv:1612.07828), kept in registered buffers so that a
+checkpoint holds it and a resumed run is bit-exact. A batch holds both domains: `x` (domain A)
+and `x_b` (domain B), unpaired.
+
+`sample(n)` translates stored preview inputs (the first training batch's images, also buffers):
+quads (a, G(a), b, F(b)) in order, so a sample grid shows inputs beside their translations.
+`translate(x, "AtoB" | "BtoA")` translates any images.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+from torch import nn
+
+from genzoo.errors import GenzooError
+from genzoo.losses import get_gan_loss
+from genzoo.models import register_model
+from genzoo.models.base import GenerativeModel, Phase
+from genzoo.models.translation_nets import ImagePool, PatchDiscriminator, ResnetGenerator
+
+DIRECTIONS = ("AtoB", "BtoA")
+PREVIEW = 16  # stored inputs of each domain shown by sample()
+
+
+def domains(batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    """(domain A images, domain B images) of a two-domain batch."""
+    if "x_b" not in batch:
+        raise GenzooError("this model needs two domains: give the second with --set "
+                          "target=DATASET (e.g. --data mnist5k --set target=mnist-m)")
+    return batch["x"], batch["x_b"]
+
+
+def check_two_domains(spec, model: str, *, paired: bool) -> None:
+    """At training time the data's spec names its domains; a one-domain dataset fails here,
+    before any work. (A spec rebuilt from a checkpoint carries no extras and is not checked.)"""
+    if not spec.extras:
+        return
+    if "domains" not in spec.extras:
+        raise GenzooError(f"{model} needs two image domains; give the second with --set "
+                          "target=DATASET (e.g. --data mnist5k --set target=mnist-m)"
+                          + (" --set paired=true, or --data edges2mnist" if paired else ""))
+    if paired and not spec.extras.get("paired"):
+        a, b = spec.extras["domains"]
+        raise GenzooError(f"{model} needs paired data (each input with its own target), but "
+                          f"{a} -> {b} is unpaired; use --set paired=true (same-index pairs), "
+                          "--data edges2mnist or --data paired-folder")
+
+
+def check_direction(direction: str) -> None:
+    if direction not in DIRECTIONS:
+        raise GenzooError(f"direction {direction!r} is not valid; choose AtoB or BtoA")
+
+
+@dataclass
+class CycleGANConfig:
+    ngf: int = 64  # generator width of the first layer (doubles at each downsampling)
+    ndf: int = 64  # discriminator width of the first layer
+    blocks: int = 9  # residual blocks per generator (paper: 6 at 128 px, 9 at 256 px)
+    downs: int = 2  # stride-2 downsamplings in each generator (image sides: multiples of 2^downs)
+    d_layers: int = 3  # PatchGAN stride-2 layers (3: the 70x70 PatchGAN)
+    norm: Literal["instance", "batch", "none"] = "instance"  # normalisation of all four networks
+    loss: str = "lsgan"  # GAN objective by name (`genzoo list`): lsgan as in the paper
+    lambda_cycle: float = 10.0  # weight of the cycle-consistency L1 terms (paper: 10)
+    lambda_identity: float = 0.5  # identity L1 weight, as a fraction of lambda_cycle (0: off)
+    pool_size: int = 50  # generated images kept for the discriminators (0: no pool)
+    pool_prob: float = 0.5  # chance that a pool query returns a stored image instead
+
+    def check(self) -> None:
+        for k in ("ngf", "ndf", "d_layers"):
+            if getattr(self, k) < 1:
+                raise GenzooError(f"{k}={getattr(self, k)} must be at least 1")
+        if self.blocks < 0 or self.downs < 0 or self.pool_size < 0:
+            raise GenzooError("blocks, downs and pool_size must be >= 0")
+        if min(self.lambda_cycle, self.lambda_identity) < 0:
+            raise GenzooError("lambda_cycle and lambda_identity must be >= 0")
+        if not 0 <= self.pool_prob <= 1:
+            raise GenzooError(f"pool_prob={self.pool_prob} must be in [0, 1]")
+        if get_gan_loss(self.loss).kind == "energy":
+            raise GenzooError(f"loss={self.loss} needs an autoencoder discriminator; CycleGAN's "
+                              "are PatchGANs: use lsgan, nsgan or hinge")
+
+
+def cycle_loss(x: torch.Tensor, x_rec: torch.Tensor) -> torch.Tensor:
+    """Mean absolute error |x_rec - x|_1 per pixel (paper eq. 2, averaged)."""
+    return (x_rec - x).abs().mean()
+
+
+def identity_loss(x: torch.Tensor, x_same: torch.Tensor) -> torch.Tensor:
+    """|G(b) - b|_1 per pixel: a generator given its own target domain should change nothing
+    (paper sec. 5.2, after Taigman et al. 2017, arXiv:1611.02200)."""
+    return (x_same - x).abs().mean()
+
+
+@register_model("cyclegan")
+class CycleGAN(GenerativeModel):
+    description = "CycleGAN: unpaired translation A <-> B, cycle + identity losses, image pool"
+    Config = CycleGANConfig
+    ema_modules = ("gen_ab", "gen_ba")
+    directions = DIRECTIONS  # translate() goes both ways
+
+    def __init__(self, cfg: CycleGANConfig, spec):
+        super().__init__(cfg, spec)
+        cfg.check()
+        check_two_domains(spec, "cyclegan", paired=False)
+        c, h, w = spec.shape
+        if h % 2 ** cfg.downs or w % 2 ** cfg.downs:
+            raise GenzooError(f"cyclegan with downs={cfg.downs} needs image sides that are "
+                              f"multiples of {2 ** cfg.downs}, got {h}x{w}; set image_size or "
+                              "downs")
+        self.objective = get_gan_loss(cfg.loss)
+
+        def gen():
+            return ResnetGenerator(c, c, cfg.ngf, cfg.blocks, cfg.downs, cfg.norm)
+
+        def disc():
+            return PatchDiscriminator(c, cfg.ndf, cfg.d_layers, cfg.norm)
+        self.gen_ab, self.gen_ba = gen(), gen()  # G: A -> B, F: B -> A
+        self.disc_a, self.disc_b = disc(), disc()  # D_A judges domain A, D_B domain B
+        for net in (self.gen_ab, self.gen_ba, self.disc_a, self.disc_b):
+            net.apply(_init)
+        self.pool_a = ImagePool(cfg.pool_size, spec.shape, cfg.pool_prob)  # past F(b)
+        self.pool_b = ImagePool(cfg.pool_size, spec.shape, cfg.pool_prob)  # past G(a)
+        self.register_buffer("preview_a", torch.zeros(PREVIEW, *spec.shape))
+        self.register_buffer("preview_b", torch.zeros(PREVIEW, *spec.shape))
+        self.register_buffer("preview_n", torch.zeros((), dtype=torch.long))
+        self._fakes = None  # (batch, G(a), F(b)) of the G phase, reused by the D phase
+
+    @property
+    def phases(self) -> tuple[Phase, ...]:
+        # G before D, as in the reference code: D learns from the fakes G just made
+        return (Phase("G", ("gen_ab", "gen_ba")), Phase("D", ("disc_a", "disc_b")))
+
+    def translate(self, x: torch.Tensor, direction: str = "AtoB") -> torch.Tensor:
+        """Images of one domain (B, C, H, W) in [-1, 1] -> the other domain's."""
+        check_direction(direction)
+        return (self.gen_ab if direction == "AtoB" else self.gen_ba)(x)
+
+    def loss(self, batch: dict[str, torch.Tensor], phase: str) -> dict[str, torch.Tensor]:
+        a, b = domains(batch)
+        if phase == "G":
+            return self._g_loss(batch, a, b)
+        return self._d_loss(batch, a, b)
+
+    def _adv(self, disc: nn.Module, x: torch.Tensor) -> torch.Tensor:
+        return disc(x).flatten()  # every patch is one judgement: (B * H' * W',)
+
+    def _g_loss(self, batch, a, b) -> dict[str, torch.Tensor]:
+        c, obj = self.cfg, self.objective
+        if self.training and int(self.preview_n) == 0:
+            self._store_preview(a, b)
+        fake_b, fake_a = self.gen_ab(a), self.gen_ba(b)  # G(a), F(b)
+        adv = obj.g(self._adv(self.disc_b, fake_b)) + obj.g(self._adv(self.disc_a, fake_a))
+        if c.loss == "lsgan":  # the paper's E(D(G(a)) - 1)^2, where lsgan_g halves it (Mao)
+            adv = 2.0 * adv
+        cyc = cycle_loss(a, self.gen_ba(fake_b)) + cycle_loss(b, self.gen_ab(fake_a))
+        loss = adv + c.lambda_cycle * cyc
+        logs = {"adv": adv.detach(), "cycle": cyc.detach()}
+        if c.lambda_identity > 0:
+            idt = identity_loss(b, self.gen_ab(b)) + identity_loss(a, self.gen_ba(a))
+            loss = loss + c.lambda_identity * c.lambda_cycle * idt
+            logs["identity"] = idt.detach()
+        self._fakes = (batch["x"], fake_b.detach(), fake_a.detach())
+        return {"loss": loss, **logs}
+
+    def _d_loss(self, batch, a, b) -> dict[str, torch.Tensor]:
+        obj = self.objective
+        if self._fakes is not None and self._fakes[0] is batch["x"]:
+            _, fake_b, fake_a = self._fakes  # made by this step's G phase
+        else:  # D called on its own (tests, a D-only step): make them now
+            with torch.no_grad():
+                fake_b, fake_a = self.gen_ab(a), self.gen_ba(b)
+        self._fakes = None
+        fake_b, fake_a = self.pool_b.query(fake_b), self.pool_a.query(fake_a)
+        out_rb, out_fb = self._adv(self.disc_b, b), self._adv(self.disc_b, fake_b)
+        out_ra, out_fa = self._adv(self.disc_a, a), self._adv(self.disc_a, fake_a)
+        # lsgan_d is the paper's objective halved, which the paper does "to slow down the rate
+        # at which D learns" (sec. 7.1); under Adam a constant factor changes nothing anyway
+        loss_b, loss_a = obj.d(out_rb, out_fb), obj.d(out_ra, out_fa)
+        return {"loss": loss_a + loss_b, "d_a": loss_a.detach(), "d_b": loss_b.detach(),
+                "d_real": 0.5 * (out_ra.mean() + out_rb.mean()).detach(),
+                "d_fake": 0.5 * (out_fa.mean() + out_fb.mean()).detach()}
+
+    @torch.no_grad()
+    def _store_preview(self, a: torch.Tensor, b: torch.Tensor) -> None:
+        k = min(PREVIEW, a.shape[0], b.shape[0])
+        idx = torch.arange(PREVIEW) % k  # repeat the first k when the batch is smaller
+        self.preview_a.copy_(a[idx.to(a.device)])
+        self.preview_b.copy_(b[idx.to(b.device)])
+        self.preview_n.fill_(k)
+
+    @torch.no_grad()
+    def sample(self, n: int, *, generator: torch.Generator | None = None,
+               x: torch.Tensor | None = None, direction: str = "AtoB", **cond) -> torch.Tensor:
+        """With `x`: its translations (`direction`). Without: n images in quads (a, G(a), b,
+        F(b)) of the stored preview inputs (the first training batch), deterministic."""
+        if x is not None:
+            return self.translate(x.to(self.device), direction)
+        q = -(-n // 4)  # quads needed
+        idx = torch.arange(q, device=self.device) % PREVIEW
+        a, b = self.preview_a[idx], self.preview_b[idx]  # (q, C, H, W)
+        quads = torch.stack([a, self.gen_ab(a), b, self.gen_ba(b)], 1)  # (q, 4, C, H, W)
+        return quads.flatten(0, 1)[:n]  # (n, C, H, W)
+
+
+def _init(m: nn.Module) -> None:
+    """N(0, 0.02) weights as in the reference code (and DCGAN); norm scales N(1, 0.02)."""
+    if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
+        nn.init.normal_(m.weight, 0.0, 0.02)
+        if m.bias is not None:
+            nn.init.zeros_(m.bias)
+    elif isinstance(m, (nn.InstanceNorm2d, nn.BatchNorm2d)) and m.weight is not None:
+        nn.init.normal_(m.weight, 1.0, 0.02)
+        nn.init.zeros_(m.bias)
+
+
+__all__ = ["CycleGAN", "CycleGANConfig", "check_two_domains", "cycle_loss", "domains",
+           "identity_loss"]

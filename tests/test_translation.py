@@ -1,0 +1,438 @@
+"""CycleGAN and pix2pix: the image pool, the cycle and identity losses, PatchGAN and U-Net shapes,
+exact resume with the pool, the translation metrics and `genzoo translate`."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+import torch
+from conftest import run_error, run_ok, tiny_config
+from torch import nn
+
+from genzoo.data import DataConfig, load_dataset
+from genzoo.models import build_model
+from genzoo.models.base import read_safetensors
+from genzoo.models.cyclegan import cycle_loss, identity_loss
+from genzoo.models.translation_nets import (
+    ImagePool,
+    PatchDiscriminator,
+    ResnetGenerator,
+    UNetGenerator,
+    receptive_field,
+)
+from genzoo.train import train
+from genzoo.train.checkpoint import latest_checkpoint
+
+# ----------------------------------------------------------------------------- the image pool
+
+
+def _tagged(start: int, n: int) -> torch.Tensor:
+    """n one-pixel images whose value is their id: start, start + 1, ..."""
+    return torch.arange(start, start + n, dtype=torch.float32).view(n, 1, 1, 1)
+
+
+def test_pool_fill_phase_returns_and_stores_every_image():
+    pool = ImagePool(5, (1, 1, 1), p=0.5)
+    torch.manual_seed(0)
+    out = pool.query(_tagged(0, 3))
+    assert out.flatten().tolist() == [0, 1, 2] and int(pool.count) == 3
+    # two more fill the pool: returned as they are; the last one meets a full pool
+    before = torch.get_rng_state()
+    out = pool.query(_tagged(3, 2))
+    assert out.flatten().tolist() == [3, 4]
+    assert torch.equal(torch.get_rng_state(), before), "the fill phase draws no random numbers"
+    assert pool.images.flatten().tolist() == [0, 1, 2, 3, 4] and int(pool.count) == 5
+
+
+@pytest.mark.parametrize("p", [0.0, 0.5, 0.8, 1.0])
+def test_pool_returns_past_images_with_probability_p(p):
+    """Once full, each query image is swapped for a stored one with probability p; the stored
+    one returned was inserted earlier, and the new one takes its place."""
+    size, n = 50, 4000
+    pool = ImagePool(size, (1, 1, 1), p=p)
+    pool.query(_tagged(0, size))  # fill
+    torch.manual_seed(1)
+    past = 0
+    for i in range(n):
+        new = size + i
+        out = int(pool.query(_tagged(new, 1)))
+        stored = set(pool.images.flatten().int().tolist())
+        if out == new:  # returned as is: the pool did not change
+            assert new not in stored
+        else:  # swapped: an earlier image comes back and the new one is stored instead
+            past += 1
+            assert out < new and out not in stored and new in stored
+        assert len(stored) == size
+    # binomial(4000, p): the std of the fraction is at most 0.008; 4 std of tolerance
+    assert abs(past / n - p) < 0.032, f"{past / n} returned from the pool, expected {p}"
+
+
+def test_pool_picks_stored_images_uniformly():
+    pool = ImagePool(10, (1, 1, 1), p=1.0)
+    torch.manual_seed(2)
+    pool.query(_tagged(0, 10))
+    slots = torch.zeros(10)
+    for i in range(3000):  # p=1: every query swaps one slot; which slot does the new id land in
+        pool.query(_tagged(100 + i, 1))
+        slots[(pool.images.flatten() == 100 + i).nonzero()[0, 0]] += 1
+    assert (slots / 3000 - 0.1).abs().max() < 0.025, slots  # 4.6 std of a 300-count bin
+
+
+def test_pool_of_size_zero_is_a_pass_through():
+    pool = ImagePool(0, (1, 1, 1))
+    x = _tagged(0, 4)
+    assert torch.equal(pool.query(x), x)
+
+
+# ----------------------------------------------------------------------------- losses by hand
+
+
+def test_cycle_and_identity_losses_by_hand():
+    x = torch.tensor([[[[0.5, -1.0], [0.0, 1.0]]]])  # (1, 1, 2, 2)
+    rec = torch.tensor([[[[0.0, -0.5], [0.25, 1.0]]]])
+    assert cycle_loss(x, rec).item() == pytest.approx((0.5 + 0.5 + 0.25 + 0.0) / 4)
+    assert identity_loss(x, rec).item() == pytest.approx(0.3125)
+    assert cycle_loss(x, x).item() == 0.0
+
+
+class _Affine(nn.Module):
+    def __init__(self, scale, shift):
+        super().__init__()
+        self.scale, self.shift = scale, shift
+
+    def forward(self, x):
+        return self.scale * x + self.shift
+
+
+class _Const(nn.Module):
+    """A 'discriminator' scoring every patch of every image with the same value: (B, 1, 2, 2)."""
+
+    def __init__(self, value):
+        super().__init__()
+        self.value = value
+
+    def forward(self, x):
+        return torch.full((x.shape[0], 1, 2, 2), self.value)
+
+
+def test_cyclegan_generator_loss_is_the_papers_sum():
+    """G(a) = 0.5 a, F(b) = b + 0.1, D_B = 0.2, D_A = 0.6 everywhere; lambda 10, identity 0.5:
+    adv = (0.2-1)^2 + (0.6-1)^2 = 0.8; cycle = |F(G(a)) - a| + |G(F(b)) - b| and identity =
+    |G(b) - b| + |F(a) - a| worked out per pixel below."""
+    cfg = tiny_config("cyclegan")
+    data = load_dataset(cfg.data, "train")
+    model = build_model("cyclegan", cfg.model_cfg, data.spec)
+    model.gen_ab, model.gen_ba = _Affine(0.5, 0.0), _Affine(1.0, 0.1)
+    model.disc_b, model.disc_a = _Const(0.2), _Const(0.6)
+    model.eval()  # no preview to store from these 2-channel images
+    a = torch.tensor([0.4, -0.2]).view(1, 2, 1, 1).expand(1, 2, 8, 8)  # (1, 2, 8, 8)
+    b = torch.tensor([1.0, 0.0]).view(1, 2, 1, 1).expand(1, 2, 8, 8)
+    terms = model.loss({"x": a, "x_b": b}, "G")
+    # F(G(a)) - a = 0.5 a + 0.1 - a = -0.5 a + 0.1: |-0.1|, |0.2| -> mean 0.15
+    # G(F(b)) - b = 0.5 (b + 0.1) - b = -0.5 b + 0.05: |-0.45|, |0.05| -> mean 0.25
+    cyc = 0.15 + 0.25
+    # G(b) - b = -0.5 b: 0.5, 0 -> 0.25 ; F(a) - a = 0.1 -> 0.1
+    idt = 0.25 + 0.1
+    adv = (0.2 - 1) ** 2 + (0.6 - 1) ** 2
+    assert terms["cycle"].item() == pytest.approx(cyc)
+    assert terms["identity"].item() == pytest.approx(idt)
+    assert terms["adv"].item() == pytest.approx(adv)
+    assert terms["loss"].item() == pytest.approx(adv + 10 * cyc + 0.5 * 10 * idt)
+
+
+# ----------------------------------------------------------------------------- network shapes
+
+
+@pytest.mark.parametrize("layers,size,out", [(3, 256, 30), (2, 28, 5), (1, 8, 2)])
+def test_patchgan_output_shape(layers, size, out):
+    d = PatchDiscriminator(3, 4, layers)
+    assert tuple(d(torch.zeros(2, 3, size, size)).shape) == (2, 1, out, out)
+
+
+@pytest.mark.parametrize("layers", [1, 2, 3])
+def test_patchgan_receptive_field_matches_the_gradient_footprint(layers):
+    """The input pixels that move one central output: a square of receptive_field(layers)."""
+    assert receptive_field(3) == 70  # the paper's 70x70 PatchGAN
+    torch.manual_seed(0)
+    d = PatchDiscriminator(1, 4, layers, norm="none")  # a norm would couple every position
+    size = receptive_field(layers) * 2 + 16
+    x = torch.randn(1, 1, size, size, requires_grad=True)
+    y = d(x)
+    c = y.shape[-1] // 2
+    y[0, 0, c, c].backward()
+    rows, cols = (x.grad[0, 0].abs() > 0).nonzero(as_tuple=True)
+    assert int(rows.max() - rows.min() + 1) == receptive_field(layers)
+    assert int(cols.max() - cols.min() + 1) == receptive_field(layers)
+
+
+def test_resnet_generator_keeps_the_shape():
+    g = ResnetGenerator(3, 3, ngf=4, blocks=2, downs=2)
+    y = g(torch.randn(2, 3, 28, 28))
+    assert y.shape == (2, 3, 28, 28) and y.abs().max() <= 1
+
+
+def test_unet_skips_join_maps_of_the_same_size():
+    g = UNetGenerator(1, 3, ngf=4, depth=3, dropout=0.5)
+    seen = []
+    for up in g.up[1:]:  # every decoder level after the innermost takes [decoder, skip]
+        up.register_forward_pre_hook(lambda m, args: seen.append(tuple(args[0].shape)))
+    y = g(torch.randn(2, 1, 32, 32))
+    assert y.shape == (2, 3, 32, 32)
+    # level widths 4, 8, 16 at 16, 8, 4 px: the decoder map and the skip each bring C channels
+    assert seen == [(2, 16, 8, 8), (2, 8, 16, 16)]
+
+
+def test_unet_output_reaches_the_input_through_the_skips_alone():
+    """With the bottleneck cut (its conv zeroed), the output still depends on the input: the
+    skip connections carry it."""
+    torch.manual_seed(0)
+    g = UNetGenerator(1, 1, ngf=4, depth=3, dropout=0.0)
+    with torch.no_grad():
+        inner = g.down[-1][-1]  # the innermost conv
+        inner.weight.zero_()
+        inner.bias.zero_()
+    x = torch.randn(1, 1, 16, 16, requires_grad=True)
+    g(x).sum().backward()
+    assert x.grad.abs().sum() > 0
+
+
+# ----------------------------------------------------------------------------- training runs
+
+
+def _weights(run):
+    return read_safetensors(latest_checkpoint(run) / "model.safetensors")[0]
+
+
+def test_cyclegan_resume_is_bit_exact_with_the_pool(tmp_path):
+    """8 steps of batch 16 put 128 images through each pool of 4: the swap phase is exercised;
+    the pool's images and count are in the checkpoint, so the resumed run lands on the same
+    weights and the same pool."""
+    full, part = tmp_path / "full", tmp_path / "part"
+    train(tiny_config("cyclegan", steps=8, checkpoint_every=3), full)
+    train(tiny_config("cyclegan", steps=7, checkpoint_every=3), part)
+    shutil.rmtree(part / "checkpoints" / "step-000007")
+    train(tiny_config("cyclegan", steps=8, checkpoint_every=3), part, resume=True)
+    a, b = _weights(full), _weights(part)
+    assert {"pool_a.images", "pool_a.count", "pool_b.images", "preview_a"} <= a.keys()
+    assert int(a["pool_a.count"]) == 4 and a["pool_b.images"].abs().sum() > 0
+    for k in a:
+        assert torch.equal(a[k], b[k]), f"{k} differs after resume"
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    run = tmp_path_factory.mktemp("cyclegan") / "run"
+    train(tiny_config("cyclegan", steps=2, checkpoint_every=2), run)
+    return run
+
+
+def test_samples_show_inputs_beside_translations(tiny_run):
+    from genzoo.train.rundir import load_run
+
+    model, cfg, _ = load_run(tiny_run)
+    x = model.sample(8)  # quads (a, G(a), b, F(b))
+    assert x.shape == (8, 3, 8, 8)
+    assert torch.equal(x[0], model.preview_a[0]) and torch.equal(x[2], model.preview_b[0])
+    assert torch.allclose(x[1], model.gen_ab(model.preview_a[:1])[0], atol=1e-5)
+    assert torch.allclose(x[3], model.gen_ba(model.preview_b[:1])[0], atol=1e-5)
+    first = load_dataset(cfg.data, "train").batch(0, 16, cfg.train.seed)
+    assert torch.equal(model.preview_a[0], first["x"][0])  # the first training batch
+
+
+def test_translate_cli_file_and_folder(tiny_run, tmp_path, capsys):
+    from PIL import Image
+
+    src = tmp_path / "in"
+    src.mkdir()
+    for i in range(3):
+        Image.fromarray((torch.rand(8, 8, 3) * 255).byte().numpy()).save(src / f"im{i}.png")
+    (src / "notes.txt").write_text("not an image")
+    out = run_ok(capsys, "translate", tiny_run, "--input", src, "--direction", "BtoA",
+                 "--out", tmp_path / "out")
+    assert "translated 3 images BtoA" in out
+    files = sorted(p.name for p in (tmp_path / "out").iterdir())
+    assert files == ["im0.png", "im1.png", "im2.png"]
+    assert Image.open(tmp_path / "out" / "im0.png").size == (8, 8)
+    run_ok(capsys, "translate", tiny_run, "--input", src / "im1.png", "--out",
+           tmp_path / "one.png")
+    assert (tmp_path / "one.png").is_file()
+
+
+def test_translate_cli_errors(tiny_run, tmp_path, capsys):
+    assert "does not exist" in run_error(capsys, "translate", tiny_run, "--input",
+                                         tmp_path / "nope.png", "--out", tmp_path / "o.png")
+    (tmp_path / "a.png").write_bytes(b"not a png")
+    assert "cannot read" in run_error(capsys, "translate", tiny_run, "--input",
+                                      tmp_path / "a.png", "--out", tmp_path / "o.png")
+    from PIL import Image
+
+    Image.new("RGB", (8, 8)).save(tmp_path / "b.png")
+    err = run_error(capsys, "translate", tiny_run, "--input", tmp_path / "b.png",
+                    "--direction", "sideways", "--out", tmp_path / "o.png")
+    assert "--direction 'sideways' is not valid" in err
+    assert "must be a .png" in run_error(capsys, "translate", tiny_run, "--input",
+                                         tmp_path / "b.png", "--out", tmp_path / "o.jpg")
+    assert "does not exist" in run_error(capsys, "translate", tmp_path / "norun", "--input",
+                                         tmp_path / "b.png", "--out", tmp_path / "o.png")
+
+
+# ----------------------------------------------------------------------------- pix2pix
+
+
+class _Gen(nn.Module):
+    def forward(self, x):
+        return 0.5 * x
+
+
+def test_pix2pix_generator_loss_is_adversarial_plus_100_l1():
+    """G(a) = 0.5 a and D = 0.3 everywhere: adv = softplus(-0.3) (non-saturating), and
+    L1 = mean |0.5 a - b| worked out by hand."""
+    cfg = tiny_config("pix2pix")
+    data = load_dataset(cfg.data, "train")
+    model = build_model("pix2pix", cfg.model_cfg, data.spec).eval()
+    model.generator, model.discriminator = _Gen(), _Const(0.3)
+    a = torch.tensor([0.4, -0.8]).view(2, 1, 1, 1).expand(2, 1, 8, 8)  # two flat images
+    b = torch.tensor([1.0, 0.0]).view(2, 1, 1, 1).expand(2, 1, 8, 8)
+    terms = model.loss({"x": a, "x_b": b}, "G")
+    l1 = (abs(0.2 - 1.0) + abs(-0.4 - 0.0)) / 2
+    adv = torch.nn.functional.softplus(torch.tensor(-0.3)).item()
+    assert terms["l1"].item() == pytest.approx(l1)
+    assert terms["adv"].item() == pytest.approx(adv)
+    assert terms["loss"].item() == pytest.approx(adv + 100 * l1)
+
+
+def test_pix2pix_discriminator_sees_the_input_beside_the_output():
+    cfg = tiny_config("pix2pix")
+    data = load_dataset(cfg.data, "train")
+    torch.manual_seed(0)
+    model = build_model("pix2pix", cfg.model_cfg, data.spec).eval()
+    assert model.discriminator.net[0].in_channels == 6  # digit as RGB (3) + digits-m (3)
+    a, b = torch.randn(2, 3, 8, 8), torch.randn(2, 3, 8, 8)
+    assert not torch.allclose(model._d(a, b), model._d(torch.randn(2, 3, 8, 8), b))
+
+
+def test_sobel_edges_outline_a_square():
+    from genzoo.data.edges import sobel_edges
+
+    img = torch.zeros(1, 1, 12, 12, dtype=torch.uint8)
+    img[..., 3:9, 3:9] = 255  # a 6x6 filled square
+    e = sobel_edges(img)[0, 0] > 0
+    assert e[3, 5] and e[2, 5] and e[8, 5] and e[9, 5]  # both sides of each border
+    assert not e[5, 5] and not e[4:8, 4:8].any()  # flat inside
+    assert not e[0, 0] and not e[11, 11]  # flat outside
+
+
+def test_edges2mnist_pairs_are_aligned():
+    data = load_dataset(DataConfig(name="edges2mnist"), "test")
+    assert data.paired and data.spec.extras["domains"] == ("mnist5k-edges", "mnist5k")
+    digits = load_dataset(DataConfig(name="mnist5k"), "test")
+    batch = data.batch(3, 16, 0)
+    idx = digits.indices(3, 16, 0)
+    assert torch.equal(batch["x_b"], digits.to_float(digits.x[idx]))
+    assert torch.equal(batch["y"], batch["y_b"])
+
+
+# ----------------------------------------------------------------------------- metrics
+
+
+def test_psnr_by_hand():
+    from genzoo.metrics.translation import psnr
+
+    x, ref = torch.zeros(2, 1, 4, 4), torch.ones(2, 1, 4, 4)
+    ref[1] = 0.5  # MSE 1 and 0.25 over the range 2: 10 log10(4), 10 log10(16)
+    assert psnr(x, ref).tolist() == pytest.approx([6.0206, 12.0412], abs=1e-4)
+
+
+@pytest.fixture()
+def tiny_classifiers(tmp_path, monkeypatch):
+    """A few steps of the domain CNN on each tiny domain, registered as their classifiers."""
+    from genzoo.metrics.classifier import train_classifier
+    from genzoo.metrics.features import register_classifier
+
+    monkeypatch.setenv("GENZOO_CACHE", str(tmp_path / "cache"))
+    for name in ("digits", "digits-m"):
+        d = tmp_path / f"clf-{name}"
+        train_classifier(DataConfig(name=name), d, steps=3, batch_size=32, log=lambda s: None)
+        register_classifier(name, d)
+
+
+def test_translation_accuracy_and_cycle_error_recomputed(tiny_run, tiny_classifiers, capsys):
+    from genzoo.metrics.features import ClassifierExtractor, default_classifier
+    from genzoo.train.rundir import load_run
+
+    run_ok(capsys, "eval", tiny_run, "--metrics", "translation-accuracy,cycle-error")
+    doc = json.loads((tiny_run / "eval" / "metrics.json").read_text())["metrics"]
+    assert (tiny_run / "eval" / "translations.png").is_file()
+    model, cfg, _ = load_run(tiny_run)
+    test = load_dataset(cfg.data, "test")
+    xa, xb = test.a.to_float(test.a.x), test.b.to_float(test.b.x)
+    with torch.no_grad():
+        fb, fa = model.gen_ab(xa), model.gen_ba(xb)
+        clf_b = ClassifierExtractor(default_classifier("digits-m"), "cpu")
+        clf_a = ClassifierExtractor(default_classifier("digits"), "cpu")
+        acc_ab = (clf_b(fb)["logits"].argmax(1) == test.a.y).float().mean().item()
+        acc_ba = (clf_a(fa)["logits"].argmax(1) == test.b.y).float().mean().item()
+        cyc_a = (model.gen_ba(fb) - xa).abs().mean().item()
+    got = doc["translation-accuracy"]
+    assert got["acc_AtoB"] == pytest.approx(acc_ab) and got["acc_BtoA"] == pytest.approx(acc_ba)
+    assert got["n_AtoB"] == len(xa) == 300
+    assert doc["cycle-error"]["cycle_A"] == pytest.approx(cyc_a, rel=1e-5)
+
+
+def test_psnr_metric_on_a_pix2pix_run(tmp_path, capsys):
+    from genzoo.metrics.translation import psnr
+    from genzoo.train.rundir import load_run
+
+    run = tmp_path / "p2p"
+    train(tiny_config("pix2pix", steps=2, checkpoint_every=2), run)
+    run_ok(capsys, "eval", run, "--metrics", "psnr", "--n", "50")
+    got = json.loads((run / "eval" / "metrics.json").read_text())["metrics"]["psnr"]
+    model, cfg, _ = load_run(run)
+    test = load_dataset(cfg.data, "test")
+    a, b = test.a.to_float(test.a.x[:50]), test.b.to_float(test.b.x[:50])
+    with torch.no_grad():
+        fake = model.translate(a)
+    assert got["n"] == 50
+    assert got["psnr"] == pytest.approx(psnr(fake, b).mean().item(), rel=1e-5)
+    assert got["l1"] == pytest.approx((fake - b).abs().mean().item(), rel=1e-5)
+    err = run_error(capsys, "eval", run, "--metrics", "cycle-error")
+    assert "translates both ways" in err
+
+
+# ----------------------------------------------------------------------------- command line
+
+
+def test_presets_hold_the_papers_settings():
+    from genzoo.config import build_config
+
+    c = build_config("cyclegan")
+    assert (c.data.name, c.data.target) == ("mnist5k", "mnist-m")
+    m = c.model_cfg
+    assert (m.loss, m.lambda_cycle, m.lambda_identity, m.pool_size) == ("lsgan", 10, 0.5, 50)
+    assert (c.train.lr, c.train.beta1, c.train.beta2, c.train.lr_decay) == \
+        (2e-4, 0.5, 0.999, "linear")
+    p = build_config("pix2pix")
+    assert p.data.name == "edges2mnist" and p.model_cfg.lambda_l1 == 100
+    assert p.model_cfg.loss == "nsgan" and p.model_cfg.dropout == 0.5
+
+
+def test_train_cyclegan_without_data_runs_mnist5k_to_mnist_m(tmp_path, capsys):
+    out = run_ok(capsys, "train", "cyclegan", "--out", tmp_path / "r", "--steps", 1,
+                 "--batch-size", 2, "--set", "ngf=2", "--set", "ndf=2", "--set", "blocks=0",
+                 "--set", "progress=none")
+    assert "cyclegan finished at step 1" in out
+    cfg = (tmp_path / "r" / "config.yaml").read_text()
+    assert "target: mnist-m" in cfg and "name: mnist5k" in cfg
+
+
+@pytest.mark.parametrize("model,args,fragment", [
+    ("cyclegan", ["--data", "digits", "--set", "target=null"], "needs two image domains"),
+    ("pix2pix", ["--data", "digits", "--set", "target=digits-m"], "needs paired data"),
+    ("pix2pix", ["--data", "digits"], "needs two image domains"),
+])
+def test_one_domain_or_unpaired_data_is_refused_early(model, args, fragment, tmp_path, capsys):
+    err = run_error(capsys, "train", model, "--out", tmp_path / "r", *args)
+    assert fragment in err
+    assert not (tmp_path / "r").exists()
