@@ -80,3 +80,12 @@ def test_compile_keeps_checkpoint_names_and_the_maths(tmp_path):
     assert a.keys() == b.keys()  # no "_orig_mod." prefixes in the checkpoint
     for k in a:
         torch.testing.assert_close(b[k], a[k], rtol=1e-4, atol=1e-5, msg=k)
+
+
+def test_the_loop_times_its_bookkeeping(tmp_path):
+    res = train(tiny_config("vae", steps=4, log_every=1, sample_every=2, checkpoint_every=2),
+                tmp_path / "r")
+    o = res["overhead_seconds"]
+    assert set(o) == {"log", "sample", "eval", "checkpoint"}
+    assert o["log"] > 0 and o["sample"] > 0 and o["checkpoint"] > 0 and o["eval"] == 0
+    assert sum(o.values()) < res["seconds"]

@@ -117,6 +117,12 @@ def _check_finite(terms: dict[str, torch.Tensor], grads: list[torch.Tensor], ste
                            term=bad[0] if bad else "grad")
 
 
+def _tick(acc: dict[str, float], key: str, since: float) -> float:
+    now = time.perf_counter()
+    acc[key] += now - since
+    return now
+
+
 @contextmanager
 def _stop_on_signals():
     """SIGINT/SIGTERM finish the current step, then the loop writes a checkpoint and stops."""
@@ -324,6 +330,7 @@ def _train(cfg: RunConfig, out: Path, resume: bool, ctx: dist.DistContext) -> di
                     enabled=main)
     state = {"step": start, "last_row": {}, "last_ckpt": start if latest_checkpoint(out) else -1}
     t0 = time.perf_counter()
+    overhead = {"log": 0.0, "sample": 0.0, "eval": 0.0, "checkpoint": 0.0}  # seconds in each
 
     def run_steps(stop: dict) -> None:
         """The loop proper: from state["step"] until the end or a stop signal."""
@@ -357,19 +364,24 @@ def _train(cfg: RunConfig, out: Path, resume: bool, ctx: dist.DistContext) -> di
             step += 1
             state["step"] = step
             logger.tick()
+            t = time.perf_counter()  # what follows is bookkeeping, timed per kind
             if step % tc.log_every == 0 or step == tc.steps:
                 lrs = {(f"lr/{p.name}" if prefix else "lr"): o.param_groups[0]["lr"]
                        for p, o in zip(phases, opts)}
                 ctx.mean_([logger.sums[k] for k in sorted(logger.sums)])  # over all ranks
                 state["last_row"] = logger.write(step, tc.batch_size, lrs)
+                t = _tick(overhead, "log", t)
             if main and model.generates and (step % tc.sample_every == 0 or step == tc.steps):
                 pic = write_samples(model, ema, data, tc, out / "samples" / f"step-{step:06d}.png")
                 logger.image("samples", pic, step)
+                t = _tick(overhead, "sample", t)
             if eval_ctx is not None and (step % tc.eval_every == 0 or step == tc.steps):
                 logger.values(step, evaluate_now(*eval_ctx, model, ema))
+                t = _tick(overhead, "eval", t)
             if step % tc.checkpoint_every == 0 or step == tc.steps:
                 checkpoint(step)
                 state["last_ckpt"] = step
+                _tick(overhead, "checkpoint", t)
 
     model.train()
     try:
@@ -414,4 +426,5 @@ def _train(cfg: RunConfig, out: Path, resume: bool, ctx: dist.DistContext) -> di
         dump["last_batch.x"] = state["batch"]["x"].cpu().contiguous()
         save_file(dump, f"{os.environ['GENZOO_TEST_RANK_WEIGHTS']}/rank-{ctx.rank}.safetensors")
     return {"run_dir": str(out), "step": state["step"], "seconds": time.perf_counter() - t0,
+            "overhead_seconds": overhead,
             "last": state["last_row"], "stopped": state["step"] < tc.steps, "rank": ctx.rank}
