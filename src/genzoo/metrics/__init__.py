@@ -127,7 +127,8 @@ def register_metric(name: str, description: str, *, features: bool = False):
 
 
 # one module per metric; importing a module registers its metrics
-_MODULES = ("modes", "nll", "fid", "kid", "inception_score", "prdc", "nn", "swd", "msssim")
+_MODULES = ("modes", "nll", "fid", "kid", "inception_score", "prdc", "nn", "swd", "msssim",
+            "probe")
 
 
 def _ensure_loaded() -> None:
