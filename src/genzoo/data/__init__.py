@@ -33,6 +33,8 @@ class DataConfig:
     limit: int | None = None  # keep only the first `limit` examples of each split
     sample_rate: int | None = None  # audio: samples per second (None: 8000)
     clip_length: int | None = None  # audio: samples per example (None: 4096)
+    factor_grid: tuple[int, ...] | None = None  # shapes2d: values per factor (shape, scale,
+    #   orientation, x, y); None: dSprites' 3,6,40,32,32
 
 
 @dataclass(frozen=True)
@@ -105,6 +107,9 @@ def load_dataset(cfg: DataConfig, split: str = "train") -> TensorData:
         raise GenzooError(f"settings for audio datasets ({', '.join(audio)}) do not "
                           f"apply to {cfg.name}, which holds {entry.kind} data; leave "
                           "them unset")
+    if cfg.factor_grid is not None and cfg.name != "shapes2d":
+        raise GenzooError(f"factor_grid applies to the shapes2d dataset only, not {cfg.name}; "
+                          "leave it unset")
     data = entry.loader(cfg, split)
     if data.spec.kind != "image":
         used = [k for k in ("image_size", "channels", "limit") if getattr(cfg, k) is not None]
@@ -114,6 +119,8 @@ def load_dataset(cfg: DataConfig, split: str = "train") -> TensorData:
                               f"to {cfg.name}, which holds {data.spec.kind} data; leave them "
                               "unset")
         return data
+    if not isinstance(data, TensorData):  # rendered on the fly (shapes2d): its loader applies
+        return data  # image_size itself and refuses the settings it cannot honour
     x, y = data.x, data.y
     if cfg.limit is not None:
         if cfg.limit < 1:
@@ -137,6 +144,7 @@ def load_dataset(cfg: DataConfig, split: str = "train") -> TensorData:
 def _ensure_loaded() -> None:
     # importing the modules runs their @register_dataset decorators
     from genzoo.data import audio, embedded, folder, torchvision_sets, toy2d  # noqa: F401
+    from genzoo.data import shapes2d  # noqa: F401
 
 
 __all__ = ["DATASETS", "DataConfig", "DataSpec", "TensorData", "binarize_tensor",
