@@ -24,6 +24,11 @@ TINY: dict[str, dict] = {
                  "model.kernel": 3, "model.head": 8},
     "wavenet": {"data.name": "tones", "data.clip_length": 64, "model.residual_channels": 4,
                 "model.skip_channels": 8, "model.dilations": "1,2,4"},
+    "factorvae": {"data.name": "shapes2d", "data.image_size": 16, "data.factor_grid": "3,2,4,4,4",
+                  "model.channels": "4,8", "model.fc": 16, "model.latent_dim": 3,
+                  "model.d_hidden": 8, "model.d_layers": 2},
+    "aae": {"data.name": "digits", "model.channels": "4,8", "model.fc": 16, "model.latent_dim": 2,
+            "model.d_hidden": "8", "model.prior": "categorical", "model.labelled": 0.5},
 }
 
 

@@ -86,13 +86,18 @@ def test_test_split_is_a_fixed_sample_with_labels_and_factors():
 @pytest.mark.parametrize("kw, match", [
     ({"factor_grid": (3, 6, 40)}, "5 counts"),
     ({"factor_grid": (4, 6, 40, 32, 32)}, "shape <= 3"),
-    ({"binarize": "dynamic"}, "binarize"),
+    ({"channels": 3}, "channels"),
     ({"limit": 10}, "limit"),
     ({"image_size": 8}, "too small"),
 ])
 def test_bad_settings_are_refused(kw, match):
     with pytest.raises(GenzooError, match=match):
         _data(**kw)
+
+
+def test_binarize_changes_nothing_on_binary_images():
+    a = _data(image_size=32).batch(0, 16, seed=0)["x"]
+    assert torch.equal(_data(image_size=32, binarize="dynamic").batch(0, 16, seed=0)["x"], a)
 
 
 def test_factor_grid_is_refused_on_other_datasets():

@@ -105,6 +105,11 @@ def _add_plot(sub) -> None:
     s.add_argument("--out", help="PNG file (default: RUN/decision.png)")
     s.add_argument("--n", type=int, default=1000, help="generator samples drawn on top")
     s.add_argument("--seed", type=int, default=0)
+    lt = kinds.add_parser("latent", help="test codes as a scatter coloured by class, prior "
+                          "samples in grey (aae, vae; PCA when the code is not 2-D)")
+    lt.add_argument("run")
+    lt.add_argument("--out", help="PNG file (default: RUN/latent.png)")
+    lt.add_argument("--n", type=int, default=2000, help="test examples drawn")
     r = kinds.add_parser("receptive-field", help="which inputs influence an autoregressive "
                          "model's output at a position (|gradient|; pixelcnn, wavenet)")
     r.add_argument("run")
@@ -370,6 +375,18 @@ def cmd_plot(args) -> None:
         ref = load_dataset(cfg.data, "train").x[:2000]
         decision_surface(model, ref, out, n_samples=args.n,
                          generator=torch.Generator().manual_seed(args.seed))
+        print(f"wrote {out}")
+    elif args.figure == "latent":
+        from genzoo.data import load_dataset
+        from genzoo.viz.latent import save_latent_scatter
+
+        out = args.out or str(Path(args.run) / "latent.png")
+        check_png_out(out)
+        if args.n < 1:
+            raise GenzooError(f"--n {args.n} must be at least 1")
+        model, cfg, info = load_run(args.run, ema=True)
+        save_latent_scatter(model, load_dataset(cfg.data, "test"), out, n=args.n,
+                            title=f"{cfg.model} {info}: test codes by class")
         print(f"wrote {out}")
     elif args.figure == "traversal":
         from genzoo.data import load_dataset

@@ -143,8 +143,14 @@ def load_dataset(cfg: DataConfig, split: str = "train") -> TensorData:
 
 def _ensure_loaded() -> None:
     # importing the modules runs their @register_dataset decorators
-    from genzoo.data import audio, embedded, folder, torchvision_sets, toy2d  # noqa: F401
-    from genzoo.data import shapes2d  # noqa: F401
+    from genzoo.data import (  # noqa: F401
+        audio,
+        embedded,
+        folder,
+        shapes2d,
+        torchvision_sets,
+        toy2d,
+    )
 
 
 __all__ = ["DATASETS", "DataConfig", "DataSpec", "TensorData", "binarize_tensor",

@@ -199,8 +199,8 @@ def load_shapes2d(cfg: DataConfig, split: str) -> Shapes2D:
     if size < 16:
         raise GenzooError(f"image_size={size} is too small for shapes2d; use 16 or more "
                           "(64 is dSprites', 32 suits CPU runs)")
+    # binarize is accepted (the VAE presets set it) and changes nothing: pixels are already 0/1
     used = [k for k in ("limit", "root") if getattr(cfg, k) is not None]
-    used += ["binarize"] if cfg.binarize != "none" else []
     used += ["channels"] if cfg.channels not in (None, 1) else []
     if used:
         raise GenzooError(f"settings {', '.join(used)} do not apply to shapes2d (binary, one "

@@ -24,7 +24,7 @@ def register_model(name: str):
 
 
 # one module per model family; importing a module registers its models
-_MODULES = ("vae", "gan", "vqvae", "pixelcnn", "wavenet")
+_MODULES = ("vae", "gan", "vqvae", "pixelcnn", "wavenet", "factorvae", "aae")
 
 
 def _ensure_loaded() -> None:
