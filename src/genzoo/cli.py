@@ -117,6 +117,20 @@ def _add_plot(sub) -> None:
     r.add_argument("--position", help="output position: i,j for images, t for sequences "
                    "(default: the centre)")
     r.add_argument("--index", type=int, default=0, help="test example used as the input")
+    a = kinds.add_parser("analogy", help="content of test videos moved along another test "
+                         "video's poses (drnet)")
+    a.add_argument("run")
+    a.add_argument("--out", help="PNG file (default: RUN/analogy.png)")
+    a.add_argument("--rows", type=int, default=6, help="content videos (rows)")
+    a.add_argument("--pose", type=int, default=0, help="test video whose poses are used")
+    pi = kinds.add_parser("pose-interpolation", help="content decoded along a line in pose "
+                          "space (drnet)")
+    pi.add_argument("run")
+    pi.add_argument("--out", help="PNG file (default: RUN/pose-interpolation.png)")
+    pi.add_argument("--rows", type=int, default=6, help="content videos (rows)")
+    pi.add_argument("--pose", type=int, default=0,
+                    help="test video: from the pose of its first frame to that of its last")
+    pi.add_argument("--steps", type=int, default=10, help="images per row")
 
 
 def _add_report(sub) -> None:
@@ -422,6 +436,25 @@ def cmd_plot(args) -> None:
             raise GenzooError(f"--position {args.position!r} must be integers, e.g. 14,14") \
                 from None
         save_receptive_field(model, x, pos, out, title=f"{info}: position {pos}")
+        print(f"wrote {out}")
+    elif args.figure in ("analogy", "pose-interpolation"):
+        from genzoo.data import load_dataset
+        from genzoo.viz.analogy import analogy_grid, pose_interpolation
+
+        out = args.out or str(Path(args.run) / f"{args.figure}.png")
+        check_png_out(out)
+        if args.rows < 1:
+            raise GenzooError(f"--rows {args.rows} must be at least 1")
+        model, cfg, _ = load_run(args.run, ema=True)
+        if model.spec.kind != "video":
+            raise GenzooError(f"plot {args.figure} needs a video model (drnet); this run "
+                              f"models {model.spec.kind} data")
+        data = load_dataset(cfg.data, "test")
+        if args.figure == "analogy":
+            analogy_grid(model, data, out, rows=args.rows, pose=args.pose)
+        else:
+            pose_interpolation(model, data, out, rows=args.rows, pose=args.pose,
+                               steps=args.steps)
         print(f"wrote {out}")
     elif args.figure == "latent-dims":
         from genzoo.plots import latent_dims

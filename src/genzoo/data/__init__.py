@@ -35,6 +35,9 @@ class DataConfig:
     clip_length: int | None = None  # audio: samples per example (None: 4096)
     factor_grid: tuple[int, ...] | None = None  # shapes2d: values per factor (shape, scale,
     #   orientation, x, y); None: dSprites' 3,6,40,32,32
+    frames: int | None = None  # video: frames per video (None: 10)
+    num_digits: int | None = None  # moving-digits: 1 or 2 digits per video (None: 2)
+    frame_size: int | None = None  # video: side of the square frame in pixels (None: 64)
 
 
 @dataclass(frozen=True)
@@ -107,6 +110,11 @@ def load_dataset(cfg: DataConfig, split: str = "train") -> TensorData:
         raise GenzooError(f"settings for audio datasets ({', '.join(audio)}) do not "
                           f"apply to {cfg.name}, which holds {entry.kind} data; leave "
                           "them unset")
+    video = [k for k in ("frames", "num_digits", "frame_size") if getattr(cfg, k) is not None]
+    if video and entry.kind != "video":  # video settings on image/points/audio data
+        raise GenzooError(f"settings for video datasets ({', '.join(video)}) do not "
+                          f"apply to {cfg.name}, which holds {entry.kind} data; leave "
+                          "them unset")
     if cfg.factor_grid is not None and cfg.name != "shapes2d":
         raise GenzooError(f"factor_grid applies to the shapes2d dataset only, not {cfg.name}; "
                           "leave it unset")
@@ -150,6 +158,7 @@ def _ensure_loaded() -> None:
         shapes2d,
         torchvision_sets,
         toy2d,
+        video,
     )
 
 

@@ -128,7 +128,7 @@ def register_metric(name: str, description: str, *, features: bool = False):
 
 # one module per metric; importing a module registers its metrics
 _MODULES = ("modes", "nll", "fid", "kid", "inception_score", "prdc", "nn", "swd", "msssim",
-            "probe", "disentangle", "recon")
+            "probe", "disentangle", "recon", "video")
 
 
 def _ensure_loaded() -> None:

@@ -24,7 +24,8 @@ def register_model(name: str):
 
 
 # one module per model family; importing a module registers its models
-_MODULES = ("vae", "gan", "vqvae", "pixelcnn", "wavenet", "factorvae", "aae")
+_MODULES = ("vae", "gan", "vqvae", "pixelcnn", "wavenet", "drnet", "bigan", "factorvae",
+            "aae")
 
 
 def _ensure_loaded() -> None:
