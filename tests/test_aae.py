@@ -89,6 +89,8 @@ def test_categorical_code_and_classifier():
     assert torch.allclose(code[:, :10].sum(1), torch.ones(32), atol=1e-5)  # q(y|x) sums to 1
     assert model.classify(batch["x"]).shape == (32, 10)
     assert model.decode(code).shape == batch["x"].shape
+    assert model.latent_dim == 12  # what decode takes: interpolation and traversal use it
+    assert model.decode(torch.randn(3, model.latent_dim)).shape == (3, *batch["x"].shape[1:])
 
 
 def test_latent_plot_of_a_trained_run(tmp_path, capsys):

@@ -130,7 +130,8 @@ class AAE(GenerativeModel):
 
     @property
     def latent_dim(self) -> int:
-        return self.cfg.latent_dim
+        """Size of the code `decode` takes: latent_dim, plus n_classes for prior=categorical."""
+        return self.n_cat + self.cfg.latent_dim
 
     # --- codes ------------------------------------------------------------------------------
     def _split(self, x: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor]:
