@@ -75,3 +75,25 @@ def test_discretise_uses_equal_width_bins_over_each_range():
     b = discretise(z, bins=4)
     assert b[:, 0].tolist() == [0, 3, 2, 3]  # the maximum falls into the last bin
     assert b[:, 1].tolist() == [0, 0, 0, 0]  # a constant column: one bin
+
+
+def test_eval_of_a_factorvae_run_and_a_clear_error_without_factors(tmp_path, capsys):
+    from conftest import TINY, run_error, run_ok
+
+    sets = [f"--set={k}={v}" for k, v in TINY["factorvae"].items() if k != "data.name"]
+    run = tmp_path / "fv"
+    run_ok(capsys, "train", "factorvae", "--data", "shapes2d", "--out", run, "--steps", 2,
+           "--set", "progress=none", "--set", "device=cpu", *sets)
+    out = run_ok(capsys, "eval", run, "--metrics", "factorvae-score,mig,recon", "--n", 40)
+    assert "factorvae_score" in out and "mig_orientation" in out and "recon_bce" in out
+    import json
+
+    m = json.loads((run / "eval" / "metrics.json").read_text())["metrics"]
+    assert m["factorvae-score"]["votes"] == 40 and m["factorvae-score"]["chance"] == 0.2
+    assert 0 <= m["mig"]["mig"] <= 1 and m["recon"]["n"] == 40
+
+    vae = tmp_path / "vae"
+    vsets = [f"--set={k}={v}" for k, v in TINY["vae"].items() if k != "data.name"]
+    run_ok(capsys, "train", "vae", "--data", "digits", "--out", vae, "--steps", 1,
+           "--set", "progress=none", "--set", "device=cpu", "--set", "binarize=none", *vsets)
+    assert "ground-truth factors" in run_error(capsys, "eval", vae, "--metrics", "mig")
