@@ -62,7 +62,7 @@ def test_digits_stay_whole_inside_the_frame():
 
 def test_frames_show_the_digit_at_its_position():
     data = _data("test", num_digits=1)  # 64x64: digits at their native 28x28
-    f = data._fixed_set()
+    f = data.fixed_set()
     r, c = f["pos"][5, 3, 0].round().long().tolist()
     digit = load_mnist5k(DataConfig(name="mnist5k"), "test").x[f["index"][5, 0], 0]
     assert torch.equal(f["x"][5, 3, 0, r:r + 28, c:c + 28], digit)
@@ -83,7 +83,7 @@ def test_test_videos_use_test_digits():
     test, train = _data("test", frames=3), _data("train", frames=3)
     assert torch.equal(test.digit_images, mnist_test.x[:, 0])
     assert torch.equal(train.digit_images, mnist_train.x[:, 0])
-    f = test._fixed_set()
+    f = test.fixed_set()
     assert torch.equal(f["y"], mnist_test.y[f["index"]])
     assert test.batch(0, 4, 0)["index"].max() < len(mnist_test)
 
@@ -172,7 +172,7 @@ class _Oracle(torch.nn.Module):
         t = pose_video.shape[1]
         if self.still:
             return content[:, None].expand(-1, t, -1, -1, -1)
-        f = self.data._fixed_set()
+        f = self.data.fixed_set()
         # find the pose and content videos among the test set by their frames
         match_p = [int((self.data.to_float(self.data.x) == v).flatten(1).all(1)
                        .nonzero()[0]) for v in pose_video]

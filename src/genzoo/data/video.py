@@ -134,7 +134,8 @@ class VideoData:
         the ground truth of an analogy (the content video's digit on the pose video's path)."""
         return self.to_float(render(self.digit_images[index.cpu()], pos.cpu(), self.size))
 
-    def _fixed_set(self) -> dict[str, torch.Tensor]:
+    def fixed_set(self) -> dict[str, torch.Tensor]:
+        """The split's fixed videos with their facts: {"x", "y", "index", "pos"} (500 each)."""
         if self._fixed is None:
             # seed 0 with a salt per split, independent of the run's seed
             salt = 1 if self.split == "test" else 2
@@ -145,11 +146,11 @@ class VideoData:
     @property
     def x(self) -> torch.Tensor:
         """The split's fixed set of videos, (500, T, 1, S, S) uint8."""
-        return self._fixed_set()["x"]
+        return self.fixed_set()["x"]
 
     @property
     def y(self) -> torch.Tensor:
-        return self._fixed_set()["y"]
+        return self.fixed_set()["y"]
 
     def __len__(self) -> int:
         return TRAIN_LEN if self.split == "train" else FIXED_LEN
@@ -174,7 +175,7 @@ class VideoData:
 
     def ordered(self, batch_size: int) -> Iterator[dict[str, torch.Tensor]]:
         """The split's fixed set in order, for evaluation."""
-        f = self._fixed_set()
+        f = self.fixed_set()
         for i in range(0, FIXED_LEN, batch_size):
             b = {k: v[i:i + batch_size] for k, v in f.items()}
             b["x"] = self.to_float(b["x"])

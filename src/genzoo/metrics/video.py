@@ -98,7 +98,7 @@ def _setup(ctx: EvalContext, metric: str):
             sl = slice(s, s + ctx.batch_size)
             content = real[i[sl], 0].to(ctx.device)  # (b, 1, S, S): first frame of video i
             parts.append(model.analogy(content, real[j[sl]].to(ctx.device)).float().cpu())
-    fixed = data._fixed_set()
+    fixed = data.fixed_set()
     truth = data.render_digits(fixed["index"][:n][i], fixed["pos"][:n][j])  # (n, T, 1, S, S)
     out = {"gen": torch.cat(parts), "real": real, "truth": truth, "y": y, "i": i, "j": j,
            "digit_size": data.spec.extras["digit_size"]}
