@@ -398,9 +398,9 @@ def cmd_plot(args) -> None:
         check_png_out(out)
         if args.n < 1:
             raise GenzooError(f"--n {args.n} must be at least 1")
-        model, cfg, info = load_run(args.run, ema=True)
+        model, cfg, _ = load_run(args.run, ema=True)
         save_latent_scatter(model, load_dataset(cfg.data, "test"), out, n=args.n,
-                            title=f"{cfg.model} {info}: test codes by class")
+                            title=f"{cfg.model} ({Path(args.run).name}): test codes by class")
         print(f"wrote {out}")
     elif args.figure == "traversal":
         from genzoo.data import load_dataset
