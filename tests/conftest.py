@@ -38,6 +38,16 @@ TINY: dict[str, dict] = {
     "dann": {"data.name": "digits", "data.target": "digits-m", "model.conv": "4,6",
              "model.padding": 2, "model.hidden": 8, "model.domain_hidden": 8,
              "model.schedule_steps": 10},
+    "factorvae": {"data.name": "shapes2d", "data.image_size": 16, "data.factor_grid": "3,2,4,4,4",
+                  "model.channels": "4,8", "model.fc": 16, "model.latent_dim": 3,
+                  "model.d_hidden": 8, "model.d_layers": 2},
+    "aae": {"data.name": "digits", "model.channels": "4,8", "model.fc": 16, "model.latent_dim": 2,
+            "model.d_hidden": "8", "model.prior": "categorical", "model.labelled": 0.5},
+    "drnet": {"data.name": "moving-digits", "data.frames": 3, "data.num_digits": 1,
+              "data.frame_size": 16, "model.channels": 4, "model.content_dim": 4,
+              "model.pose_dim": 2, "model.scene_hidden": 8, "model.bank": 4},
+    "bigan": {"data.name": "digits", "data.image_size": 8, "model.nz": 4, "model.ngf": 4,
+              "model.ndf": 4, "model.hidden": 8},
 }
 
 

@@ -122,6 +122,11 @@ def _add_plot(sub) -> None:
     s.add_argument("--out", help="PNG file (default: RUN/decision.png)")
     s.add_argument("--n", type=int, default=1000, help="generator samples drawn on top")
     s.add_argument("--seed", type=int, default=0)
+    lt = kinds.add_parser("latent", help="test codes as a scatter coloured by class, prior "
+                          "samples in grey (aae, vae; PCA when the code is not 2-D)")
+    lt.add_argument("run")
+    lt.add_argument("--out", help="PNG file (default: RUN/latent.png)")
+    lt.add_argument("--n", type=int, default=2000, help="test examples drawn")
     r = kinds.add_parser("receptive-field", help="which inputs influence an autoregressive "
                          "model's output at a position (|gradient|; pixelcnn, wavenet)")
     r.add_argument("run")
@@ -136,6 +141,20 @@ def _add_plot(sub) -> None:
     f.add_argument("--method", default="tsne", help="tsne (default) or pca")
     f.add_argument("--n", type=int, default=500, help="test images per domain")
     f.add_argument("--seed", type=int, default=0, help="seed of t-SNE")
+    a = kinds.add_parser("analogy", help="content of test videos moved along another test "
+                         "video's poses (drnet)")
+    a.add_argument("run")
+    a.add_argument("--out", help="PNG file (default: RUN/analogy.png)")
+    a.add_argument("--rows", type=int, default=6, help="content videos (rows)")
+    a.add_argument("--pose", type=int, default=0, help="test video whose poses are used")
+    pi = kinds.add_parser("pose-interpolation", help="content decoded along a line in pose "
+                          "space (drnet)")
+    pi.add_argument("run")
+    pi.add_argument("--out", help="PNG file (default: RUN/pose-interpolation.png)")
+    pi.add_argument("--rows", type=int, default=6, help="content videos (rows)")
+    pi.add_argument("--pose", type=int, default=0,
+                    help="test video: from the pose of its first frame to that of its last")
+    pi.add_argument("--steps", type=int, default=10, help="images per row")
 
 
 def _add_report(sub) -> None:
@@ -475,6 +494,18 @@ def cmd_plot(args) -> None:
         decision_surface(model, ref, out, n_samples=args.n,
                          generator=torch.Generator().manual_seed(args.seed))
         print(f"wrote {out}")
+    elif args.figure == "latent":
+        from genzoo.data import load_dataset
+        from genzoo.viz.latent import save_latent_scatter
+
+        out = args.out or str(Path(args.run) / "latent.png")
+        check_png_out(out)
+        if args.n < 1:
+            raise GenzooError(f"--n {args.n} must be at least 1")
+        model, cfg, _ = load_run(args.run, ema=True)
+        save_latent_scatter(model, load_dataset(cfg.data, "test"), out, n=args.n,
+                            title=f"{cfg.model} ({Path(args.run).name}): test codes by class")
+        print(f"wrote {out}")
     elif args.figure == "traversal":
         from genzoo.data import load_dataset
         from genzoo.viz.traversal import write_traversal
@@ -516,6 +547,24 @@ def cmd_plot(args) -> None:
         out = args.out or str(Path(args.runs[0]) / "features.png")
         check_png_out(out)
         feature_picture(args.runs, out, n=args.n, method=args.method, seed=args.seed)
+    elif args.figure in ("analogy", "pose-interpolation"):
+        from genzoo.data import load_dataset
+        from genzoo.viz.analogy import analogy_grid, pose_interpolation
+
+        out = args.out or str(Path(args.run) / f"{args.figure}.png")
+        check_png_out(out)
+        if args.rows < 1:
+            raise GenzooError(f"--rows {args.rows} must be at least 1")
+        model, cfg, _ = load_run(args.run, ema=True)
+        if model.spec.kind != "video":
+            raise GenzooError(f"plot {args.figure} needs a video model (drnet); this run "
+                              f"models {model.spec.kind} data")
+        data = load_dataset(cfg.data, "test")
+        if args.figure == "analogy":
+            analogy_grid(model, data, out, rows=args.rows, pose=args.pose)
+        else:
+            pose_interpolation(model, data, out, rows=args.rows, pose=args.pose,
+                               steps=args.steps)
         print(f"wrote {out}")
     elif args.figure == "latent-dims":
         from genzoo.plots import latent_dims

@@ -58,6 +58,11 @@ class DataConfig:
     patch_seed: int = 0  # mnist-m / digits-m: seed of the photo patches (one fixed dataset)
     paired: bool = False  # with target: example i of A goes with example i of B (same length),
     #                       e.g. mnist5k -> mnist-m, whose example i is mnist5k's i blended
+    factor_grid: tuple[int, ...] | None = None  # shapes2d: values per factor (shape, scale,
+    #   orientation, x, y); None: dSprites' 3,6,40,32,32
+    frames: int | None = None  # video: frames per video (None: 10)
+    num_digits: int | None = None  # moving-digits: 1 or 2 digits per video (None: 2)
+    frame_size: int | None = None  # video: side of the square frame in pixels (None: 64)
 
 
 @dataclass(frozen=True)
@@ -162,6 +167,14 @@ def _finish(cfg: DataConfig, split: str, data: TensorData) -> TensorData:
         raise GenzooError(f"settings for audio datasets ({', '.join(audio)}) do not "
                           f"apply to {cfg.name}, which holds {data.spec.kind} data; leave "
                           "them unset")
+    video = [k for k in ("frames", "num_digits", "frame_size") if getattr(cfg, k) is not None]
+    if video and data.spec.kind != "video":  # video settings on image/points/audio data
+        raise GenzooError(f"settings for video datasets ({', '.join(video)}) do not "
+                          f"apply to {cfg.name}, which holds {data.spec.kind} data; leave "
+                          "them unset")
+    if cfg.factor_grid is not None and cfg.name != "shapes2d":
+        raise GenzooError(f"factor_grid applies to the shapes2d dataset only, not {cfg.name}; "
+                          "leave it unset")
     if data.spec.kind != "image":
         used = [k for k in ("image_size", "channels", "limit") if getattr(cfg, k) is not None]
         used += ["binarize"] if cfg.binarize != "none" else []
@@ -170,6 +183,8 @@ def _finish(cfg: DataConfig, split: str, data: TensorData) -> TensorData:
                               f"to {cfg.name}, which holds {data.spec.kind} data; leave them "
                               "unset")
         return data
+    if not isinstance(data, TensorData):  # rendered on the fly (shapes2d): its loader applies
+        return data  # image_size itself and refuses the settings it cannot honour
     x, y = data.x, data.y
     if cfg.limit is not None:
         if cfg.limit < 1:
@@ -199,8 +214,10 @@ def _ensure_loaded() -> None:
         folder,
         mnistm,
         pairs,
+        shapes2d,
         torchvision_sets,
         toy2d,
+        video,
     )
 
 

@@ -128,7 +128,8 @@ def register_metric(name: str, description: str, *, features: bool = False):
 
 # one module per metric; importing a module registers its metrics
 _MODULES = ("modes", "nll", "fid", "kid", "inception_score", "prdc", "nn", "swd", "msssim",
-            "translation", "adaptation")
+            "translation", "adaptation",
+            "probe", "disentangle", "recon", "video")
 
 
 def _ensure_loaded() -> None:

@@ -25,7 +25,7 @@ def register_model(name: str):
 
 # one module per model family; importing a module registers its models
 _MODULES = ("vae", "gan", "vqvae", "pixelcnn", "wavenet", "progan", "stylegan", "cyclegan",
-            "pix2pix", "dann")
+            "pix2pix", "dann", "drnet", "bigan", "factorvae", "aae")
 
 
 def _ensure_loaded() -> None:

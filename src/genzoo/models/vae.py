@@ -135,6 +135,24 @@ class ConvDecoder(nn.Module):
         return self.deconv(h)  # (B, C, H, W)
 
 
+def autoencoder_nets(spec, cfg, code_out: int, code_in: int) -> tuple[nn.Module, nn.Module]:
+    """The VAE's encoder (data -> code_out numbers) and decoder (code_in numbers -> data-shaped
+    logits/means; flat (B, D) for the MLP), built from a config's arch, hidden, channels and fc.
+    Shared by the models that reuse these networks (factorvae, aae) instead of subclassing."""
+    if cfg.arch == "conv":
+        if spec.kind != "image":
+            raise GenzooError("arch=conv needs image data; use arch=mlp for points")
+        c, h, w = spec.shape
+        k = 2 ** len(cfg.channels)
+        if h % k or w % k:
+            raise GenzooError(f"arch=conv with {len(cfg.channels)} stages needs image sides "
+                              f"divisible by {k}, got {h}x{w}; change channels or image_size")
+        return (ConvEncoder(spec.shape, cfg.channels, cfg.fc, code_out),
+                ConvDecoder(spec.shape, cfg.channels, cfg.fc, code_in))
+    return (nn.Sequential(nn.Flatten(), _mlp([spec.dim, *cfg.hidden, code_out])),
+            _mlp([code_in, *reversed(cfg.hidden), spec.dim]))
+
+
 @register_model("vae")
 class VAE(GenerativeModel):
     description = "variational autoencoder (MLP or conv; Bernoulli or Gaussian decoder; beta)"
@@ -148,19 +166,7 @@ class VAE(GenerativeModel):
         if cfg.decoder == "bernoulli" and spec.kind != "image":
             raise GenzooError("decoder=bernoulli models pixel intensities; use decoder=gaussian "
                               f"for {spec.kind} data")
-        if cfg.arch == "conv":
-            if spec.kind != "image":
-                raise GenzooError("arch=conv needs image data; use arch=mlp for points")
-            c, h, w = spec.shape
-            k = 2 ** len(cfg.channels)
-            if h % k or w % k:
-                raise GenzooError(f"arch=conv with {len(cfg.channels)} stages needs image sides "
-                                  f"divisible by {k}, got {h}x{w}; change channels or image_size")
-            self.encoder = ConvEncoder(spec.shape, cfg.channels, cfg.fc, 2 * L)
-            self.decoder = ConvDecoder(spec.shape, cfg.channels, cfg.fc, L)
-        else:
-            self.encoder = nn.Sequential(nn.Flatten(), _mlp([D, *cfg.hidden, 2 * L]))
-            self.decoder = _mlp([L, *reversed(cfg.hidden), D])
+        self.encoder, self.decoder = autoencoder_nets(spec, cfg, code_out=2 * L, code_in=L)
         if cfg.decoder == "gaussian":
             # one learned log standard deviation per data dimension, shared across z
             self.log_sigma = nn.Parameter(torch.zeros(D))

@@ -74,6 +74,10 @@ def save_samples(x: torch.Tensor, kind: str, path: str | Path,
         from genzoo.viz.audio import audio_image
 
         return audio_image(x, path, sample_rate, title)
+    if kind == "video":  # (N, T, C, H, W): one row of frames per video
+        grid = image_grid(x.flatten(0, 1), nrow=x.shape[1])
+        save_image(grid, path)
+        return grid
     if kind == "image":
         grid = image_grid(x)
         save_image(grid, path)

@@ -1,0 +1,228 @@
+"""DrNet: content/pose disentangling from video (Denton & Birodkar 2017, arXiv 1705.10915).
+
+Four networks on single frames of a video (B, T, C, H, W):
+
+    content encoder  Ec(x_t) -> h_c   what stays constant within a video (the digit)
+    pose encoder     Ep(x_t) -> h_p   what changes from frame to frame (where it is)
+    frame decoder    D(h_c, h_p) -> x frame with the content of one and the pose of the other
+    scene disc.      C(h_p, h_p') -> logit that two pose vectors come from the same video
+
+Losses of the main phase (Ec, Ep, D), for random frames c1, c2, p, q of each video:
+
+    recon   ||D(Ec(x_c1), Ep(x_p)) - x_p||^2        the pose frame rebuilt from another frame's
+                                                     content, so content cannot carry position
+    sim     ||Ec(x_c1) - Ec(x_c2)||^2                content is the same for all frames of a video
+    adv     BCE(C(Ep(x_p), Ep(x_q)), 1/2)            Ep is trained until the scene discriminator
+                                                     is maximally uncertain: pose vectors say
+                                                     nothing about which video (digit) they are
+    loss  = recon + sim_weight * sim + adv_weight * adv   (alpha, beta: see DrNetConfig)
+
+The scene phase (C alone) learns same-video pairs (label 1) from pairs whose second pose comes
+from another video of the batch (label 0), on detached pose vectors.
+
+`sample(n)` is honest about what DrNet is: it has no prior over content, so it decodes the
+content code of one training video with the pose sequence of another, both taken from a small
+bank of codes the model keeps from its recent training batches. `analogy(content_frames,
+pose_video)` does the same for given data; `genzoo plot analogy` and the metrics
+`analogy-accuracy` and `pose-error` use it on test videos. The paper's LSTM on pose vectors
+for future-frame prediction is not implemented.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from genzoo.data.base import DataSpec
+from genzoo.errors import GenzooError
+from genzoo.models import register_model
+from genzoo.models.base import GenerativeModel, Phase
+
+
+@dataclass
+class DrNetConfig:
+    content_dim: int = 64  # size of h_c (the paper: 128)
+    pose_dim: int = 5  # size of h_p (the paper: 5 for moving MNIST)
+    channels: int = 32  # width of the first conv layer; doubles at every halving
+    scene_hidden: int = 100  # hidden units of the scene discriminator's two layers (paper: 100)
+    # loss weights relative to the per-frame sum of squared errors (the paper's alpha = 1,
+    # beta = 0.1 weigh a per-pixel mean: about 16 and 100 on this scale at 32x32, 64-D content)
+    sim_weight: float = 1.0  # alpha: content similarity between frames of one video
+    adv_weight: float = 10.0  # beta: pose encoder against the scene discriminator
+    bank: int = 64  # training videos whose codes are kept for `sample`
+
+    def check(self) -> None:
+        for k in ("content_dim", "pose_dim", "channels", "scene_hidden", "bank"):
+            if getattr(self, k) < 1:
+                raise GenzooError(f"model.{k}={getattr(self, k)} must be at least 1")
+        if self.sim_weight < 0 or self.adv_weight < 0:
+            raise GenzooError("model.sim_weight and model.adv_weight must be >= 0")
+
+
+def uncertainty_loss(logits: torch.Tensor) -> torch.Tensor:
+    """Binary cross-entropy of sigmoid(logits) against the target 1/2 (arXiv 1705.10915 eq. 4):
+    -1/2 log s - 1/2 log(1 - s); minimal (log 2) with zero gradient at logit 0, s = 1/2."""
+    return F.binary_cross_entropy_with_logits(logits, torch.full_like(logits, 0.5))
+
+
+# ----------------------------------------------------------------------------- networks
+class FrameEncoder(nn.Module):
+    """DCGAN-style encoder: (B, C, S, S) -> (B, dim) in (-1, 1), halving S down to 4."""
+
+    def __init__(self, channels: int, size: int, width: int, dim: int):
+        super().__init__()
+        layers, c = [], channels
+        for i in range(int(math.log2(size // 4))):
+            out = width * 2 ** i
+            layers += [nn.Conv2d(c, out, 4, 2, 1, bias=False), nn.BatchNorm2d(out),
+                       nn.LeakyReLU(0.2, inplace=True)]
+            c = out
+        layers += [nn.Conv2d(c, dim, 4, 1, 0), nn.Tanh()]  # (B, dim, 1, 1)
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x).flatten(1)  # (B, dim)
+
+
+class FrameDecoder(nn.Module):
+    """(B, content_dim + pose_dim) -> (B, C, S, S) in [-1, 1], doubling from 4 to S."""
+
+    def __init__(self, channels: int, size: int, width: int, dim: int):
+        super().__init__()
+        n = int(math.log2(size // 4))
+        c = width * 2 ** (n - 1)
+        layers = [nn.ConvTranspose2d(dim, c, 4, 1, 0, bias=False), nn.BatchNorm2d(c),
+                  nn.ReLU(inplace=True)]  # (B, c, 4, 4)
+        for _ in range(n - 1):
+            layers += [nn.ConvTranspose2d(c, c // 2, 4, 2, 1, bias=False), nn.BatchNorm2d(c // 2),
+                       nn.ReLU(inplace=True)]
+            c //= 2
+        layers += [nn.ConvTranspose2d(c, channels, 4, 2, 1), nn.Tanh()]  # (B, C, S, S)
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        return self.net(h[:, :, None, None])
+
+
+class SceneDiscriminator(nn.Module):
+    """Two pose vectors -> logit that they come from the same video (MLP, 2 hidden layers)."""
+
+    def __init__(self, pose_dim: int, hidden: int):
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(2 * pose_dim, hidden), nn.ReLU(inplace=True),
+                                 nn.Linear(hidden, hidden), nn.ReLU(inplace=True),
+                                 nn.Linear(hidden, 1))
+
+    def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        return self.net(torch.cat([a, b], 1)).squeeze(1)  # (B,)
+
+
+# ----------------------------------------------------------------------------- the model
+@register_model("drnet")
+class DrNet(GenerativeModel):
+    """Content and pose encoders, a frame decoder and a scene discriminator (arXiv 1705.10915)."""
+
+    description = "DrNet: content/pose disentangling of video with a scene discriminator"
+    Config = DrNetConfig
+    data_kinds = ("video",)
+
+    def __init__(self, cfg: DrNetConfig, spec: DataSpec):
+        super().__init__(cfg, spec)
+        t, c, h, w = spec.shape
+        if h != w or h < 8 or h & (h - 1):
+            raise GenzooError(f"drnet needs square frames with a power-of-two side >= 8, not "
+                              f"{h}x{w}; e.g. --set frame_size=32 or 64")
+        self.content = FrameEncoder(c, h, cfg.channels, cfg.content_dim)
+        self.pose = FrameEncoder(c, h, cfg.channels, cfg.pose_dim)
+        self.decoder = FrameDecoder(c, h, cfg.channels, cfg.content_dim + cfg.pose_dim)
+        self.scene = SceneDiscriminator(cfg.pose_dim, cfg.scene_hidden)
+        # codes of recent training videos, for `sample`: content (K, Dc), pose sequences (K, T, Dp)
+        self.register_buffer("bank_content", torch.zeros(cfg.bank, cfg.content_dim))
+        self.register_buffer("bank_pose", torch.zeros(cfg.bank, t, cfg.pose_dim))
+        self.register_buffer("bank_filled", torch.zeros((), dtype=torch.long))
+
+    @property
+    def phases(self) -> tuple[Phase, ...]:
+        return (Phase("scene", ("scene",)), Phase("main", ("content", "pose", "decoder")))
+
+    # --- codes ----------------------------------------------------------------------------
+    def decode(self, h_c: torch.Tensor, h_p: torch.Tensor) -> torch.Tensor:
+        """(B, Dc), (B, Dp) -> frames (B, C, H, W)."""
+        return self.decoder(torch.cat([h_c, h_p], 1))
+
+    def pose_sequence(self, video: torch.Tensor) -> torch.Tensor:
+        """(B, T, C, H, W) -> pose vectors (B, T, Dp), frame by frame."""
+        b, t = video.shape[:2]
+        return self.pose(video.flatten(0, 1)).view(b, t, -1)
+
+    def decode_sequence(self, h_c: torch.Tensor, h_p: torch.Tensor) -> torch.Tensor:
+        """One content code per video (B, Dc) with a pose sequence (B, T, Dp) -> (B, T, C, H, W)."""
+        b, t = h_p.shape[:2]
+        frames = self.decode(h_c.repeat_interleave(t, 0), h_p.flatten(0, 1))  # (B*T, C, H, W)
+        return frames.view(b, t, *frames.shape[1:])
+
+    @torch.no_grad()
+    def analogy(self, content_frames: torch.Tensor, pose_video: torch.Tensor) -> torch.Tensor:
+        """The content of `content_frames` (B, C, H, W) moved along `pose_video`'s poses
+        (B, T, C, H, W): (B, T, C, H, W)."""
+        assert content_frames.dim() == 4 and pose_video.dim() == 5, \
+            f"expected frames and videos, got {tuple(content_frames.shape)}, " \
+            f"{tuple(pose_video.shape)}"
+        return self.decode_sequence(self.content(content_frames), self.pose_sequence(pose_video))
+
+    # --- training ---------------------------------------------------------------------------
+    @staticmethod
+    def _frames(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        return x[torch.arange(len(x), device=x.device), t]  # (B, C, H, W): frame t[i] of video i
+
+    def _random_times(self, x: torch.Tensor, k: int) -> list[torch.Tensor]:
+        return list(torch.randint(x.shape[1], (k, len(x)), device=x.device))
+
+    def loss(self, batch: dict[str, torch.Tensor], phase: str) -> dict[str, torch.Tensor]:
+        x = batch["x"]  # (B, T, C, H, W)
+        assert x.dim() == 5, f"drnet takes videos (B, T, C, H, W), got {tuple(x.shape)}"
+        if phase == "scene":
+            ta, tb = self._random_times(x, 2)
+            with torch.no_grad():  # the pose encoder is not trained in this phase
+                ha, hb = self.pose(self._frames(x, ta)), self.pose(self._frames(x, tb))
+            same = self.scene(ha, hb)  # (B,) pairs from one video: label 1
+            other = self.scene(ha, hb.roll(1, 0))  # second pose from the next video: label 0
+            loss = 0.5 * (F.binary_cross_entropy_with_logits(same, torch.ones_like(same))
+                          + F.binary_cross_entropy_with_logits(other, torch.zeros_like(other)))
+            acc = 0.5 * ((same > 0).float().mean() + (other < 0).float().mean())
+            return {"loss": loss, "bce": loss.detach(), "acc": acc.detach()}
+        c1, c2, p, q = self._random_times(x, 4)
+        h_c1, h_c2 = self.content(self._frames(x, c1)), self.content(self._frames(x, c2))
+        x_p = self._frames(x, p)
+        h_p, h_q = self.pose(x_p), self.pose(self._frames(x, q))
+        # squared norms per frame / code (the paper's ||.||^2), averaged over the batch: a
+        # per-pixel mean made the all-background frame a flat trap for thin 14-px digits
+        recon = (self.decode(h_c1, h_p) - x_p).pow(2).flatten(1).sum(1).mean()
+        sim = (h_c1 - h_c2).pow(2).sum(1).mean()
+        adv = uncertainty_loss(self.scene(h_p, h_q))  # gradients reach Ep; C is not stepped here
+        self._remember(h_c1.detach(), x)
+        loss = recon + self.cfg.sim_weight * sim + self.cfg.adv_weight * adv
+        return {"loss": loss, "recon": recon.detach(), "sim": sim.detach(), "adv": adv.detach()}
+
+    @torch.no_grad()
+    def _remember(self, h_c: torch.Tensor, x: torch.Tensor, per_step: int = 4) -> None:
+        """Keep the codes of a few videos of this batch in the ring buffer used by `sample`."""
+        m = min(per_step, len(x), self.cfg.bank)
+        start = int(self.bank_filled) % self.cfg.bank
+        idx = (torch.arange(m, device=x.device) + start) % self.cfg.bank
+        self.bank_content[idx] = h_c[:m]
+        self.bank_pose[idx] = self.pose_sequence(x[:m])
+        self.bank_filled += m
+
+    @torch.no_grad()
+    def sample(self, n: int, *, generator: torch.Generator | None = None, **cond) -> torch.Tensor:
+        """n videos (n, T, C, H, W): the content of one remembered training video decoded
+        along the pose sequence of another (random pairs drawn with `generator`)."""
+        k = max(1, min(int(self.bank_filled), self.cfg.bank))
+        ic = torch.randint(k, (n,), generator=generator).to(self.device)
+        ip = torch.randint(k, (n,), generator=generator).to(self.device)
+        return self.decode_sequence(self.bank_content[ic], self.bank_pose[ip])

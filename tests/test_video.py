@@ -1,0 +1,241 @@
+"""moving-digits (the Moving MNIST recipe), DrNet's adversarial target, the swap metrics, and the
+analogy pictures."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from conftest import run_error, run_ok, tiny_config
+
+from genzoo.data import DataConfig, load_dataset
+from genzoo.data.embedded import load_mnist5k
+from genzoo.data.video import STEP, bounce_step, render, trajectories
+from genzoo.errors import GenzooError
+from genzoo.metrics import EvalContext, run_metrics
+from genzoo.metrics.video import centroids, digit_crops
+from genzoo.models import build_model
+from genzoo.models.drnet import uncertainty_loss
+
+
+def _data(split="train", **kw):
+    return load_dataset(DataConfig(name="moving-digits", **kw), split)
+
+
+# ----------------------------------------------------------------------------- the recipe
+def test_bounce_rule_by_hand():
+    # room 10: 9 + 3 = 12 is 2 past the wall -> 8, velocity flips; then 8 - 3 = 5
+    p, v = bounce_step(torch.tensor([9.0]), torch.tensor([3.0]), 10.0)
+    assert p.item() == 8.0 and v.item() == -3.0
+    p, v = bounce_step(p, v, 10.0)
+    assert p.item() == 5.0 and v.item() == -3.0
+    # the low wall: 1 - 3 = -2 -> 2, velocity flips; a component that hits no wall keeps its sign
+    p, v = bounce_step(torch.tensor([1.0, 4.0]), torch.tensor([-3.0, 2.0]), 10.0)
+    assert p.tolist() == [2.0, 6.0] and v.tolist() == [3.0, 2.0]
+
+
+def test_trajectories_match_the_unfolded_straight_line():
+    # a bouncing point is a straight line folded into [0, room] by a triangle wave
+    room, n, t = 18.0, 200, 30
+    pos = trajectories(n, t, 2, room, torch.Generator().manual_seed(0))  # (n, T, 2, 2)
+    g = torch.Generator().manual_seed(0)  # the same draws: start, then direction
+    p0 = torch.rand(n, 2, 2, generator=g).double() * room
+    theta = torch.rand(n, 2, generator=g).double() * (2 * math.pi)
+    v = STEP * room * torch.stack([theta.sin(), theta.cos()], -1)
+    line = p0[:, None] + torch.arange(t, dtype=torch.float64).view(1, t, 1, 1) * v[:, None]
+    u = torch.remainder(line, 2 * room)
+    folded = torch.where(u <= room, u, 2 * room - u)
+    assert torch.allclose(pos.double(), folded, atol=1e-3)
+    assert pos.min() >= 0 and pos.max() <= room
+
+
+def test_digits_stay_whole_inside_the_frame():
+    data = _data(num_digits=1, frame_size=32, frames=12)
+    b = data.batch(0, 16, seed=3)
+    x = (b["x"] + 1) * 127.5  # (16, 12, 1, 32, 32) back to 0..255
+    digit_mass = data.digit_images[b["index"][:, 0]].float().sum((1, 2))  # (16,)
+    # nothing clipped at the borders: every frame holds the whole digit's ink
+    assert torch.allclose(x.sum((2, 3, 4)), digit_mass[:, None].expand(16, 12), rtol=1e-4)
+    assert b["pos"].min() >= 0 and b["pos"].max() <= 32 - data.digit_size
+
+
+def test_frames_show_the_digit_at_its_position():
+    data = _data("test", num_digits=1)  # 64x64: digits at their native 28x28
+    f = data.fixed_set()
+    r, c = f["pos"][5, 3, 0].round().long().tolist()
+    digit = load_mnist5k(DataConfig(name="mnist5k"), "test").x[f["index"][5, 0], 0]
+    assert torch.equal(f["x"][5, 3, 0, r:r + 28, c:c + 28], digit)
+
+
+def test_batches_are_deterministic_by_seed_and_step():
+    a, b = _data(frame_size=32, frames=4), _data(frame_size=32, frames=4)
+    x1, x2 = a.batch(7, 8, seed=1), b.batch(7, 8, seed=1)
+    assert all(torch.equal(x1[k], x2[k]) for k in x1)
+    assert not torch.equal(x1["x"], a.batch(8, 8, seed=1)["x"])
+    assert not torch.equal(x1["x"], a.batch(7, 8, seed=2)["x"])
+    assert torch.equal(_data("test", frames=4).x, _data("test", frames=4).x)
+
+
+def test_test_videos_use_test_digits():
+    mnist_train = load_mnist5k(DataConfig(name="mnist5k"), "train")
+    mnist_test = load_mnist5k(DataConfig(name="mnist5k"), "test")
+    test, train = _data("test", frames=3), _data("train", frames=3)
+    assert torch.equal(test.digit_images, mnist_test.x[:, 0])
+    assert torch.equal(train.digit_images, mnist_train.x[:, 0])
+    f = test.fixed_set()
+    assert torch.equal(f["y"], mnist_test.y[f["index"]])
+    assert test.batch(0, 4, 0)["index"].max() < len(mnist_test)
+
+
+def test_shapes_labels_and_bad_settings():
+    data = _data(num_digits=2, frame_size=32, frames=5)
+    b = data.batch(0, 4, 0)
+    assert b["x"].shape == (4, 5, 1, 32, 32) and data.spec.kind == "video"
+    assert b["y"].shape == (4, 2) and b["pos"].shape == (4, 5, 2, 2)
+    assert b["x"].min() >= -1 and b["x"].max() <= 1
+    with pytest.raises(GenzooError, match="num_digits"):
+        _data(num_digits=3)
+    with pytest.raises(GenzooError, match="frames"):
+        _data(frames=1)
+    with pytest.raises(GenzooError, match="video datasets"):
+        load_dataset(DataConfig(name="mnist5k", frames=4))
+
+
+def test_render_combines_overlapping_digits_by_maximum():
+    digits = torch.zeros(1, 2, 2, 2, dtype=torch.uint8)
+    digits[0, 0] = torch.tensor([[10, 200], [30, 0]])
+    digits[0, 1] = torch.tensor([[50, 60], [70, 80]])
+    pos = torch.tensor([[[[0.0, 0.0], [0.0, 1.0]]]])  # (1, T=1, K=2, 2): second one column right
+    f = render(digits, pos, 4)[0, 0, 0]
+    assert f[:2, :3].tolist() == [[10, 200, 60], [30, 70, 80]]
+
+
+# ----------------------------------------------------------------------------- DrNet
+def test_pose_target_is_exactly_one_half():
+    # BCE against 1/2: -1/2 log s(l) - 1/2 log(1 - s(l)), by hand at l = 1.3 and l = 0
+    logit = torch.tensor([1.3], requires_grad=True)
+    s = 1 / (1 + math.exp(-1.3))
+    assert uncertainty_loss(logit).item() == pytest.approx(-0.5 * math.log(s)
+                                                           - 0.5 * math.log(1 - s), rel=1e-6)
+    uncertainty_loss(logit).backward()
+    assert logit.grad.item() == pytest.approx(s - 0.5, rel=1e-6)  # pushes towards 0
+    zero = torch.zeros(3, requires_grad=True)
+    loss = uncertainty_loss(zero)
+    assert loss.item() == pytest.approx(math.log(2))
+    loss.backward()
+    assert torch.equal(zero.grad, torch.zeros(3))  # maximal uncertainty is the minimum
+
+
+def _drnet():
+    cfg = tiny_config("drnet")
+    data = load_dataset(cfg.data, "train")
+    torch.manual_seed(0)
+    return build_model(cfg.model, cfg.model_cfg, data.spec), data
+
+
+def test_scene_phase_trains_only_the_discriminator_on_same_vs_other_pairs():
+    model, data = _drnet()
+    batch = data.batch(0, 8, 0)
+    model.loss(batch, "scene")["loss"].backward()  # every parameter may take a gradient
+    assert all(p.grad is None for m in (model.pose, model.content, model.decoder)
+               for p in m.parameters())
+    assert all(p.grad is not None for p in model.scene.parameters())
+    # the adversarial term of the main phase reaches the pose encoder through the scene net
+    model.zero_grad(set_to_none=True)
+    h = model.pose(batch["x"][:, 0])
+    uncertainty_loss(model.scene(h, h.roll(1, 0))).backward()
+    assert any(p.grad.abs().sum() > 0 for p in model.pose.parameters())
+
+
+def test_analogy_and_samples_are_videos():
+    model, data = _drnet()
+    model.train()
+    model.loss(data.batch(0, 8, 0), "main")  # fills the bank of codes used by `sample`
+    assert int(model.bank_filled) == 4
+    model.eval()
+    v = data.batch(1, 3, 0)["x"]  # (3, T, 1, 16, 16)
+    out = model.analogy(v[:, 0], v)
+    assert out.shape == v.shape
+    assert model.sample(2).shape == (2, *data.spec.shape)
+
+
+# ----------------------------------------------------------------------------- metrics
+class _Oracle(torch.nn.Module):
+    """A perfect analogy model: returns the ground truth (or the content frame held still)."""
+
+    def __init__(self, data, still=False):
+        super().__init__()
+        self.data, self.still = data, still
+
+    def analogy(self, content, pose_video):
+        t = pose_video.shape[1]
+        if self.still:
+            return content[:, None].expand(-1, t, -1, -1, -1)
+        f = self.data.fixed_set()
+        # find the pose and content videos among the test set by their frames
+        match_p = [int((self.data.to_float(self.data.x) == v).flatten(1).all(1)
+                       .nonzero()[0]) for v in pose_video]
+        match_c = [int((self.data.to_float(self.data.x[:, 0]) == c).flatten(1).all(1)
+                       .nonzero()[0]) for c in content]
+        return self.data.render_digits(f["index"][match_c], f["pos"][match_p])
+
+
+def _ctx(model, cfg, n=12):
+    return EvalContext(model, cfg, torch.device("cpu"), n=n, batch_size=5)
+
+
+def test_pose_error_is_zero_for_the_truth_and_large_for_a_still_digit():
+    cfg = tiny_config("drnet")
+    data = load_dataset(cfg.data, "test")
+    r = run_metrics(_ctx(_Oracle(data), cfg), ["pose-error"])["pose-error"]
+    assert r["pose_error_px"] == pytest.approx(0.0, abs=1e-5)
+    r2 = run_metrics(_ctx(_Oracle(data, still=True), cfg), ["pose-error"])["pose-error"]
+    assert r2["pose_error_px"] == pytest.approx(r["content_frame_error_px"], rel=1e-5)
+    assert r2["pose_error_px"] > 1.0
+
+
+def test_analogy_accuracy_needs_single_digits_and_a_classifier(tmp_path, monkeypatch):
+    monkeypatch.setenv("GENZOO_CACHE", str(tmp_path / "cache"))
+    cfg = tiny_config("drnet")
+    data = load_dataset(cfg.data, "test")
+    with pytest.raises(GenzooError, match="mnist5k digit classifier"):
+        run_metrics(_ctx(_Oracle(data), cfg), ["analogy-accuracy"])
+    cfg.data.num_digits = 2
+    with pytest.raises(GenzooError, match="num_digits=1"):
+        run_metrics(_ctx(_Oracle(data), cfg), ["pose-error"])
+
+
+def test_centroid_and_crop_by_hand():
+    f = -torch.ones(2, 1, 9, 9)
+    f[0, 0, 3, 5] = 1.0
+    f[1, 0, 2, 2] = f[1, 0, 4, 6] = 1.0
+    assert torch.allclose(centroids(f), torch.tensor([[3.0, 5.0], [3.0, 4.0]]))
+    crops = digit_crops(f, centroids(f), 3, out=3)  # 3x3 around the centroid, -1 outside
+    assert crops[0, 0, 1, 1] == 1 and crops[0].sum() == -7
+    assert centroids(-torch.ones(1, 1, 9, 9)).tolist() == [[4.0, 4.0]]  # empty: the centre
+
+
+# ----------------------------------------------------------------------------- CLI pictures
+def test_train_sample_and_plots_on_video(tmp_path, capsys):
+    run = tmp_path / "run"
+    sets = [a for k, v in tiny_config_items("drnet") for a in ("--set", f"{k}={v}")]
+    run_ok(capsys, "train", "drnet", "--out", run, "--steps", 2, "--batch-size", 4, *sets,
+           "--set", "progress=none", "--set", "sample_every=1")
+    assert (run / "samples" / "step-000002.png").is_file()
+    run_ok(capsys, "sample", run, "--n", 3, "--out", tmp_path / "s.png")
+    assert (tmp_path / "s.png").is_file()
+    run_ok(capsys, "plot", "analogy", run, "--rows", 2)
+    run_ok(capsys, "plot", "pose-interpolation", run, "--rows", 2, "--steps", 4)
+    from PIL import Image
+
+    w, h = Image.open(run / "analogy.png").size
+    assert (w, h) == (4 * 18 + 2, 3 * 18 + 2)  # (T + 1) x (rows + 1) tiles of 16 px + 2 pad
+    assert Image.open(run / "pose-interpolation.png").size == (5 * 18 + 2, 2 * 18 + 2)
+    assert "--pose" in run_error(capsys, "plot", "analogy", run, "--pose", 9999)
+
+
+def tiny_config_items(name):
+    from conftest import TINY
+
+    return list(TINY[name].items())
