@@ -42,7 +42,8 @@ def _add_eval(sub) -> None:
                        "samples (--samples PATH --data DATASET)")
     p.add_argument("run", nargs="?", help="run directory (or use --samples)")
     p.add_argument("--metrics", default="nll",
-                   help="comma-separated metric names: fid,kid,is,pr,swd,msssim,nn,nll,modes")
+                   help="comma-separated metric names, e.g. fid,kid,pr (all of them: "
+                   "genzoo list)")
     p.add_argument("--n", type=int, help="generated samples for image metrics (default 5000) "
                    "or test examples for nll (default: the whole test split)")
     p.add_argument("--features", help="feature extractor of fid/kid/is/pr/nn: a classifier "
