@@ -16,7 +16,7 @@ from genzoo.errors import GenzooError
 from genzoo.models import build_model
 from genzoo.models.base import read_safetensors
 from genzoo.models.layers import EqualizedConv2d, EqualizedLinear, MinibatchStdDev, PixelNorm
-from genzoo.models.progan import growth_state, stage_at
+from genzoo.models.progan import advance_stage, growth_state, stage_at
 from genzoo.train import train
 from genzoo.train.checkpoint import latest_checkpoint
 
@@ -122,7 +122,7 @@ def test_reals_are_faded_like_the_fakes():
 def test_samples_are_at_data_size_while_growing():
     m = _progan()
     m.set_progress(0)
-    m._update_stage(16)  # 4x4 at step 0
+    advance_stage(m, 16)  # 4x4 at step 0
     x = m.sample(2, generator=torch.Generator().manual_seed(0))
     assert x.shape == (2, 1, 16, 16) and x.abs().max() <= 1
     # a 4x4 image repeated in 4x4 blocks

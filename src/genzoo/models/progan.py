@@ -233,13 +233,7 @@ class ProGAN(GenerativeModel):
 
     def set_progress(self, step: int) -> None:
         self._step = step
-        self._update_stage(None)
-
-    def _update_stage(self, drawn: int | None) -> None:
-        st = stage_at(self.cfg, self.levels, getattr(self, "_step", 0), drawn)
-        if st is not None:
-            self.level.fill_(st[0])
-            self.alpha.fill_(st[1])
+        advance_stage(self, None)
 
     def stage(self) -> tuple[int, float]:
         return int(self.level), float(self.alpha)
@@ -256,7 +250,7 @@ class ProGAN(GenerativeModel):
         """The step's examples at the current level (a prefix of the drawn batch), the level
         and alpha; the schedule is resolved here, where the drawn batch size is known."""
         x = batch["x"]
-        self._update_stage(x.shape[0])
+        advance_stage(self, x.shape[0])
         lv, a = self.stage()
         return x[:self.batch_at(lv, x.shape[0])], lv, a
 
@@ -303,6 +297,15 @@ def fade_reals(x: torch.Tensor, levels: int, level: int, alpha: float) -> torch.
         blurred = upsample(F.avg_pool2d(x, 2))
         x = blurred + alpha * (x - blurred)
     return x  # (B, C, 4 * 2^level, same)
+
+
+def advance_stage(model, drawn: int | None) -> None:
+    """Set a growing model's `level` and `alpha` buffers (ProGAN, StyleGAN) to the schedule at
+    its last set_progress step; with `drawn` unknown (None) the stage waits for the batch."""
+    st = stage_at(model.cfg, model.levels, getattr(model, "_step", 0), drawn)
+    if st is not None:
+        model.level.fill_(st[0])
+        model.alpha.fill_(st[1])
 
 
 def stage_at(cfg, levels: int, step: int, drawn: int | None) -> tuple[int, float] | None:

@@ -30,11 +30,11 @@ from genzoo.models.base import GenerativeModel, Phase
 from genzoo.models.layers import EqualizedConv2d, EqualizedLinear, PixelNorm
 from genzoo.models.progan import (
     ProGANDiscriminator,
+    advance_stage,
     d_regularised,
     fade_reals,
     growth_levels,
     per_level,
-    stage_at,
     upsample,
 )
 
@@ -234,13 +234,7 @@ class StyleGAN(GenerativeModel):
     # --- growth (as ProGAN) ------------------------------------------------------------------
     def set_progress(self, step: int) -> None:
         self._step = step
-        self._update_stage(None)
-
-    def _update_stage(self, drawn: int | None) -> None:
-        st = stage_at(self.cfg, self.levels, getattr(self, "_step", 0), drawn)
-        if st is not None:
-            self.level.fill_(st[0])
-            self.alpha.fill_(st[1])
+        advance_stage(self, None)
 
     def stage(self) -> tuple[int, float]:
         return int(self.level), float(self.alpha)
@@ -295,7 +289,7 @@ class StyleGAN(GenerativeModel):
 
     def loss(self, batch: dict[str, torch.Tensor], phase: str) -> dict[str, torch.Tensor]:
         x = batch["x"]
-        self._update_stage(x.shape[0])
+        advance_stage(self, x.shape[0])
         lv, a = self.stage()
         b = per_level(self.cfg.batch_sizes, lv) if self.cfg.batch_sizes else x.shape[0]
         x = x[:b]
