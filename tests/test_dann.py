@@ -163,3 +163,33 @@ def test_tiny_run_target_accuracy_and_feature_picture(tmp_path, capsys):
     assert "tsne or pca" in run_error(capsys, "plot", "features", run, "--method", "umap",
                                       "--out", pic)
     assert cli("eval", run, "--metrics", "target-accuracy", "--n", 0) != 0
+
+
+def test_batch_norm_normalises_each_domain_by_its_own_statistics():
+    """norm=batch: source and target pass through F as separate batches in training, so a target
+    batch that is the source batch plus a constant gives the same features (a conv turns a constant
+    input shift into a constant per-channel shift, which batch norm removes); without norm it
+    does not. Checkpoints of norm=none keep the layer names they had before the switch."""
+    model, batch = _model()
+    plain = sorted(model.state_dict())
+    cfg = tiny_config("dann")
+    cfg.model_cfg.conv, cfg.model_cfg.padding = (4,), 0  # no zero padding: the shift stays uniform
+    model = build_model("dann", cfg.model_cfg, model.spec)
+    assert "classifier.4.weight" in plain and "discriminator.2.weight" in plain
+    x = batch["x"]
+    shifted = x + 0.5
+    model.train()
+    assert not torch.allclose(model.embed(x), model.embed(shifted), atol=1e-3)
+    cfg.model_cfg.norm = "batch"
+    torch.manual_seed(0)
+    bn = build_model("dann", cfg.model_cfg, model.spec)
+    assert sum(isinstance(m, torch.nn.BatchNorm2d) for m in bn.encoder.modules()) == 1
+    assert sum(isinstance(m, torch.nn.BatchNorm1d) for m in bn.modules()) == 3  # 2 in C, 1 in D
+    bn.train()
+    assert torch.allclose(bn.embed(x), bn.embed(shifted), atol=1e-4)
+    out = bn.loss(batch, "main")  # the whole objective runs with the norms in place
+    out["loss"].backward()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in bn.encoder.parameters())
+    cfg.model_cfg.norm = "layer"
+    with pytest.raises(GenzooError, match="norm='layer' is not valid"):
+        build_model("dann", cfg.model_cfg, model.spec)

@@ -55,6 +55,9 @@ class DANNConfig:
     gamma: float = 10.0  # lambda_p = 2 / (1 + exp(-gamma p)) - 1
     domain_weight: float = 1.0  # the adaptation weight is domain_weight * lambda_p
     schedule_steps: int = 1500  # p = step / schedule_steps: keep equal to train.steps
+    norm: Literal["none", "batch"] = "none"  # "batch": batch norm after every conv and hidden
+    #   layer of F, C and D; source and target go through F in separate batches, so in training
+    #   each domain is normalised by its own statistics
 
     def check(self) -> None:
         if not self.conv or min(self.conv) < 1:
@@ -63,6 +66,8 @@ class DANNConfig:
             raise GenzooError("hidden, domain_hidden and schedule_steps must be at least 1")
         if self.padding not in (0, 1, 2):
             raise GenzooError(f"padding={self.padding} is not valid; use 0, 1 or 2")
+        if self.norm not in ("none", "batch"):
+            raise GenzooError(f"norm={self.norm!r} is not valid; use none or batch")
         if self.gamma < 0 or self.domain_weight < 0:
             raise GenzooError("gamma and domain_weight must be >= 0")
 
@@ -91,12 +96,25 @@ def grad_reverse(x: torch.Tensor, lam: float) -> torch.Tensor:
     return _ReverseGrad.apply(x, lam)
 
 
-def feature_extractor(channels: int, widths: tuple[int, ...], padding: int) -> nn.Sequential:
+def feature_extractor(channels: int, widths: tuple[int, ...], padding: int,
+                      batch_norm: bool = False) -> nn.Sequential:
     layers, c = [], channels
     for w in widths:
-        layers += [nn.Conv2d(c, w, 5, padding=padding), nn.ReLU(), nn.MaxPool2d(2)]
+        norm = [nn.BatchNorm2d(w)] if batch_norm else []
+        layers += [nn.Conv2d(c, w, 5, padding=padding), *norm, nn.ReLU(), nn.MaxPool2d(2)]
         c = w
     return nn.Sequential(*layers, nn.Flatten())
+
+
+def mlp(sizes: list[int], batch_norm: bool = False) -> nn.Sequential:
+    """Linear layers with ReLU (and batch norm) between them, none after the last."""
+    layers: list[nn.Module] = []
+    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+        layers.append(nn.Linear(a, b))
+        if i < len(sizes) - 2:
+            layers += [nn.BatchNorm1d(b)] if batch_norm else []
+            layers.append(nn.ReLU())
+    return nn.Sequential(*layers)
 
 
 @register_model("dann")
@@ -119,15 +137,14 @@ class DANN(GenerativeModel):
             raise GenzooError(f"{h}x{w} images are too small for {len(cfg.conv)} conv+pool "
                               f"stages with padding={cfg.padding}; use padding=2, fewer conv "
                               "widths or a larger image_size")
-        self.encoder = feature_extractor(c, cfg.conv, cfg.padding)
+        bn = cfg.norm == "batch"
+        self.encoder = feature_extractor(c, cfg.conv, cfg.padding, bn)
         with torch.no_grad():
             dim = self.encoder(torch.zeros(1, c, h, w)).shape[1]  # (1, F)
         self.feature_dim = dim
-        self.classifier = nn.Sequential(  # fc 100 -> fc 100 -> K, as the paper's label predictor
-            nn.Linear(dim, cfg.hidden), nn.ReLU(), nn.Linear(cfg.hidden, cfg.hidden), nn.ReLU(),
-            nn.Linear(cfg.hidden, spec.num_classes))
-        self.discriminator = nn.Sequential(  # fc 100 -> 1 logit of "target"
-            nn.Linear(dim, cfg.domain_hidden), nn.ReLU(), nn.Linear(cfg.domain_hidden, 1))
+        # fc 100 -> fc 100 -> K, as the paper's label predictor; D: fc 100 -> 1 logit of "target"
+        self.classifier = mlp([dim, cfg.hidden, cfg.hidden, spec.num_classes], bn)
+        self.discriminator = mlp([dim, cfg.domain_hidden, 1], bn)
         self.lam = 0.0  # lambda_p of the current step (set_progress)
 
     @property
