@@ -12,6 +12,7 @@ from conftest import run_error, run_ok, tiny_config
 from torch import nn
 
 from genzoo.data import DataConfig, load_dataset
+from genzoo.errors import GenzooError
 from genzoo.models import build_model
 from genzoo.models.base import read_safetensors
 from genzoo.models.cyclegan import cycle_loss, identity_loss
@@ -140,6 +141,35 @@ def test_cyclegan_generator_loss_is_the_papers_sum():
     assert terms["identity"].item() == pytest.approx(idt)
     assert terms["adv"].item() == pytest.approx(adv)
     assert terms["loss"].item() == pytest.approx(adv + 10 * cyc + 0.5 * 10 * idt)
+
+
+def test_cycle_noise_perturbs_only_the_cycles_input_and_only_in_training():
+    """cycle_noise=s: the cycle terms map G(a) + s n1 and F(b) + s n2 back (n ~ N(0, 1), drawn in
+    that order); eval mode and s=0 give the plain cycle. Same affine stand-ins as above."""
+    cfg = tiny_config("cyclegan")
+    cfg.model_cfg.cycle_noise = 0.3
+    data = load_dataset(cfg.data, "train")
+    model = build_model("cyclegan", cfg.model_cfg, data.spec)
+    model.gen_ab, model.gen_ba = _Affine(0.5, 0.0), _Affine(1.0, 0.1)
+    model.disc_b, model.disc_a = _Const(0.2), _Const(0.6)
+    a = torch.tensor([0.4, -0.2]).view(1, 2, 1, 1).expand(1, 2, 8, 8)
+    b = torch.tensor([1.0, 0.0]).view(1, 2, 1, 1).expand(1, 2, 8, 8)
+    model.eval()
+    assert model.loss({"x": a, "x_b": b}, "G")["cycle"].item() == pytest.approx(0.15 + 0.25)
+    model.train()
+    model.preview_n.fill_(1)  # nothing to store from these 2-channel stand-ins
+    torch.manual_seed(5)
+    terms = model.loss({"x": a, "x_b": b}, "G")
+    torch.manual_seed(5)
+    n1, n2 = torch.randn(a.shape), torch.randn(b.shape)
+    want = ((0.5 * a + 0.3 * n1 + 0.1 - a).abs().mean()
+            + (0.5 * (b + 0.1 + 0.3 * n2) - b).abs().mean())
+    assert terms["cycle"].item() == pytest.approx(want.item(), rel=1e-6)
+    assert terms["cycle"].item() != pytest.approx(0.15 + 0.25, abs=1e-3)
+    assert terms["identity"].item() == pytest.approx(0.25 + 0.1)  # identity: no noise
+    cfg.model_cfg.cycle_noise = -0.1
+    with pytest.raises(GenzooError, match="cycle_noise=-0.1 must be >= 0"):
+        build_model("cyclegan", cfg.model_cfg, data.spec)
 
 
 # ----------------------------------------------------------------------------- network shapes

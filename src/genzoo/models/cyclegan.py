@@ -79,11 +79,17 @@ class CycleGANConfig:
     lambda_identity: float = 0.5  # identity L1 weight, as a fraction of lambda_cycle (0: off)
     pool_size: int = 50  # generated images kept for the discriminators (0: no pool)
     pool_prob: float = 0.5  # chance that a pool query returns a stored image instead
+    cycle_noise: float = 0.0  # std of Gaussian noise added to G(a) and F(b) before they are
+    #   mapped back in the cycle terms (0: the paper). Noise drowns the faint high-frequency
+    #   code in which a generator hides what the other domain lacks (Chu et al. 2017,
+    #   arXiv:1712.02950), the defence of Bashkirova, Usman & Saenko (NeurIPS 2019)
 
     def check(self) -> None:
         for k in ("ngf", "ndf", "d_layers"):
             if getattr(self, k) < 1:
                 raise GenzooError(f"{k}={getattr(self, k)} must be at least 1")
+        if self.cycle_noise < 0:
+            raise GenzooError(f"cycle_noise={self.cycle_noise} must be >= 0")
         if self.blocks < 0 or self.downs < 0 or self.pool_size < 0:
             raise GenzooError("blocks, downs and pool_size must be >= 0")
         if min(self.lambda_cycle, self.lambda_identity) < 0:
@@ -167,7 +173,8 @@ class CycleGAN(GenerativeModel):
         adv = obj.g(self._adv(self.disc_b, fake_b)) + obj.g(self._adv(self.disc_a, fake_a))
         if c.loss == "lsgan":  # the paper's E(D(G(a)) - 1)^2, where lsgan_g halves it (Mao)
             adv = 2.0 * adv
-        cyc = cycle_loss(a, self.gen_ba(fake_b)) + cycle_loss(b, self.gen_ab(fake_a))
+        cyc = (cycle_loss(a, self.gen_ba(self._noisy(fake_b)))
+               + cycle_loss(b, self.gen_ab(self._noisy(fake_a))))
         loss = adv + c.lambda_cycle * cyc
         logs = {"adv": adv.detach(), "cycle": cyc.detach()}
         if c.lambda_identity > 0:
@@ -176,6 +183,12 @@ class CycleGAN(GenerativeModel):
             logs["identity"] = idt.detach()
         self._fakes = (batch["x"], fake_b.detach(), fake_a.detach())
         return {"loss": loss, **logs}
+
+    def _noisy(self, x: torch.Tensor) -> torch.Tensor:
+        """x plus N(0, cycle_noise^2) per pixel, in training only (the cycle's input)."""
+        if self.cfg.cycle_noise == 0 or not self.training:
+            return x
+        return x + self.cfg.cycle_noise * torch.randn_like(x)
 
     def _d_loss(self, batch, a, b) -> dict[str, torch.Tensor]:
         obj = self.objective
