@@ -141,6 +141,12 @@ def test_cyclegan_generator_loss_is_the_papers_sum():
     assert terms["identity"].item() == pytest.approx(idt)
     assert terms["adv"].item() == pytest.approx(adv)
     assert terms["loss"].item() == pytest.approx(adv + 10 * cyc + 0.5 * 10 * idt)
+    # lambda_cycle_b weighs the B -> A -> B cycle and, as in the reference code, G's identity
+    model.cfg.lambda_cycle_b = 2.0
+    terms = model.loss({"x": a, "x_b": b}, "G")
+    assert terms["loss"].item() == pytest.approx(adv + 10 * 0.15 + 2 * 0.25
+                                                 + 0.5 * (2 * 0.25 + 10 * 0.1))
+    assert terms["cycle"].item() == pytest.approx(cyc)  # the logged terms stay unweighted
 
 
 def test_cycle_noise_perturbs_only_the_cycles_input_and_only_in_training():

@@ -4,8 +4,8 @@ arXiv:1703.10593).
     G: A -> B, F: B -> A          two ResNet generators (translation_nets.ResnetGenerator)
     D_A, D_B                      two PatchGAN discriminators, D_B judges real B vs G(A)
     G phase:  L_gan(D_B(G(a))) + L_gan(D_A(F(b)))                  fool both discriminators
-              + lambda (|F(G(a)) - a|_1 + |G(F(b)) - b|_1)          cycle consistency (eq. 2)
-              + lambda_id lambda (|G(b) - b|_1 + |F(a) - a|_1)     identity (sec. 5.2)
+              + lambda_A |F(G(a)) - a|_1 + lambda_B |G(F(b)) - b|_1    cycle consistency (eq. 2)
+              + lambda_id (lambda_B |G(b) - b|_1 + lambda_A |F(a) - a|_1)   identity (sec. 5.2)
     D phase:  L_gan(D_B(b), D_B(pool_B(G(a)))) + L_gan(D_A(a), D_A(pool_A(F(b))))
 
 The GAN objective is chosen by name from genzoo.losses (`loss=lsgan`, the paper's choice, sec.
@@ -76,6 +76,10 @@ class CycleGANConfig:
     norm: Literal["instance", "batch", "none"] = "instance"  # normalisation of all four networks
     loss: str = "lsgan"  # GAN objective by name (`genzoo list`): lsgan as in the paper
     lambda_cycle: float = 10.0  # weight of the cycle-consistency L1 terms (paper: 10)
+    lambda_cycle_b: float | None = None  # weight of the B -> A -> B cycle alone (None: the
+    #   same as lambda_cycle); the reference code's separate lambda_A / lambda_B. Lower it when
+    #   B holds information A lacks (mnist-m's photo patch), which that cycle can only keep by
+    #   hiding it in F(b)
     lambda_identity: float = 0.5  # identity L1 weight, as a fraction of lambda_cycle (0: off)
     pool_size: int = 50  # generated images kept for the discriminators (0: no pool)
     pool_prob: float = 0.5  # chance that a pool query returns a stored image instead
@@ -92,8 +96,14 @@ class CycleGANConfig:
             raise GenzooError(f"cycle_noise={self.cycle_noise} must be >= 0")
         if self.blocks < 0 or self.downs < 0 or self.pool_size < 0:
             raise GenzooError("blocks, downs and pool_size must be >= 0")
-        if min(self.lambda_cycle, self.lambda_identity) < 0:
-            raise GenzooError("lambda_cycle and lambda_identity must be >= 0")
+        if min(self.lambda_cycle, self.lambda_identity, self.cycle_weights[1]) < 0:
+            raise GenzooError("lambda_cycle, lambda_cycle_b and lambda_identity must be >= 0")
+
+    @property
+    def cycle_weights(self) -> tuple[float, float]:
+        """(weight of A -> B -> A, weight of B -> A -> B)."""
+        b = self.lambda_cycle if self.lambda_cycle_b is None else self.lambda_cycle_b
+        return self.lambda_cycle, b
         if not 0 <= self.pool_prob <= 1:
             raise GenzooError(f"pool_prob={self.pool_prob} must be in [0, 1]")
         if get_gan_loss(self.loss).kind == "energy":
@@ -173,14 +183,16 @@ class CycleGAN(GenerativeModel):
         adv = obj.g(self._adv(self.disc_b, fake_b)) + obj.g(self._adv(self.disc_a, fake_a))
         if c.loss == "lsgan":  # the paper's E(D(G(a)) - 1)^2, where lsgan_g halves it (Mao)
             adv = 2.0 * adv
-        cyc = (cycle_loss(a, self.gen_ba(self._noisy(fake_b)))
-               + cycle_loss(b, self.gen_ab(self._noisy(fake_a))))
-        loss = adv + c.lambda_cycle * cyc
-        logs = {"adv": adv.detach(), "cycle": cyc.detach()}
+        lam_a, lam_b = c.cycle_weights
+        cyc_a = cycle_loss(a, self.gen_ba(self._noisy(fake_b)))  # |F(G(a)) - a|
+        cyc_b = cycle_loss(b, self.gen_ab(self._noisy(fake_a)))  # |G(F(b)) - b|
+        loss = adv + lam_a * cyc_a + lam_b * cyc_b
+        logs = {"adv": adv.detach(), "cycle": (cyc_a + cyc_b).detach()}
         if c.lambda_identity > 0:
-            idt = identity_loss(b, self.gen_ab(b)) + identity_loss(a, self.gen_ba(a))
-            loss = loss + c.lambda_identity * c.lambda_cycle * idt
-            logs["identity"] = idt.detach()
+            # as the reference code: G's identity term scales with B's cycle weight, F's with A's
+            idt_g, idt_f = identity_loss(b, self.gen_ab(b)), identity_loss(a, self.gen_ba(a))
+            loss = loss + c.lambda_identity * (lam_b * idt_g + lam_a * idt_f)
+            logs["identity"] = (idt_g + idt_f).detach()
         self._fakes = (batch["x"], fake_b.detach(), fake_a.detach())
         return {"loss": loss, **logs}
 
