@@ -203,6 +203,26 @@ def test_patchgan_receptive_field_matches_the_gradient_footprint(layers):
     assert int(cols.max() - cols.min() + 1) == receptive_field(layers)
 
 
+def test_patchgan_minibatch_std_makes_each_score_depend_on_the_batch():
+    """Without the switch an image's scores depend on that image alone; with it they also
+    depend on the rest of the batch (the spread channel), and a batch of identical images gets
+    the zero-spread value."""
+    torch.manual_seed(0)
+    x = torch.randn(4, 3, 28, 28)
+    y = x.clone()
+    y[1:] = torch.randn(3, 3, 28, 28)  # the same first image among other companions
+    for flag in (False, True):
+        torch.manual_seed(1)
+        d = PatchDiscriminator(3, 4, 2, norm="instance", minibatch_std=flag).eval()
+        same = torch.allclose(d(x)[0], d(y)[0])
+        assert same is (not flag)
+    with torch.no_grad():
+        h = d.net[:-2](x[:1].expand(4, -1, -1, -1))  # features of 4 identical images
+        stat = d.net[-2](h)[:, -1]  # the appended channel
+    assert torch.allclose(stat, torch.full_like(stat, 1e-4))  # sqrt(0 + 1e-8)
+
+
+
 def test_resnet_generator_keeps_the_shape():
     g = ResnetGenerator(3, 3, ngf=4, blocks=2, downs=2)
     y = g(torch.randn(2, 3, 28, 28))

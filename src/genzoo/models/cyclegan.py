@@ -83,6 +83,9 @@ class CycleGANConfig:
     lambda_identity: float = 0.5  # identity L1 weight, as a fraction of lambda_cycle (0: off)
     pool_size: int = 50  # generated images kept for the discriminators (0: no pool)
     pool_prob: float = 0.5  # chance that a pool query returns a stored image instead
+    d_minibatch_std: bool = False  # a minibatch standard-deviation channel before the
+    #   discriminators' last conv (ProGAN, arXiv:1710.10196 sec. 3), against a generator that
+    #   covers only part of the other domain (G drawing only dark mnist-m patches)
     cycle_noise: float = 0.0  # std of Gaussian noise added to G(a) and F(b) before they are
     #   mapped back in the cycle terms (0: the paper). Noise drowns the faint high-frequency
     #   code in which a generator hides what the other domain lacks (Chu et al. 2017,
@@ -144,7 +147,7 @@ class CycleGAN(GenerativeModel):
             return ResnetGenerator(c, c, cfg.ngf, cfg.blocks, cfg.downs, cfg.norm)
 
         def disc():
-            return PatchDiscriminator(c, cfg.ndf, cfg.d_layers, cfg.norm)
+            return PatchDiscriminator(c, cfg.ndf, cfg.d_layers, cfg.norm, cfg.d_minibatch_std)
         self.gen_ab, self.gen_ba = gen(), gen()  # G: A -> B, F: B -> A
         self.disc_a, self.disc_b = disc(), disc()  # D_A judges domain A, D_B domain B
         for net in (self.gen_ab, self.gen_ba, self.disc_a, self.disc_b):

@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from genzoo.errors import GenzooError
-from genzoo.models.layers import norm2d
+from genzoo.models.layers import MinibatchStdDev, norm2d
 
 
 def _check_size(h: int, w: int, downs: int, what: str) -> None:
@@ -129,7 +129,8 @@ class PatchDiscriminator(nn.Module):
     norm on the first layer). `layers` stride-2 convs, then a stride-1 conv and the 1-channel
     output conv; layers=3 is the paper's 70x70 PatchGAN (receptive_field(3) == 70)."""
 
-    def __init__(self, c_in: int, ndf: int = 64, layers: int = 3, norm: str = "instance"):
+    def __init__(self, c_in: int, ndf: int = 64, layers: int = 3, norm: str = "instance",
+                 minibatch_std: bool = False):
         super().__init__()
         mods: list[nn.Module] = [nn.Conv2d(c_in, ndf, 4, 2, 1), nn.LeakyReLU(0.2, True)]
         ch = ndf
@@ -139,6 +140,10 @@ class PatchDiscriminator(nn.Module):
             mods += [nn.Conv2d(ch, out, 4, stride, 1, bias=False), norm2d(norm, out),
                      nn.LeakyReLU(0.2, True)]
             ch = out
+        if minibatch_std:  # the batch's feature spread as one more channel (ProGAN sec. 3):
+            # a generator that gives every input the same look (one kind of patch) shows up
+            mods.append(MinibatchStdDev())
+            ch += 1
         mods.append(nn.Conv2d(ch, 1, 4, 1, 1))
         self.net = nn.Sequential(*mods)
 
