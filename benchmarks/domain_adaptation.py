@@ -6,7 +6,7 @@ schedule over the whole run), scores each with `genzoo eval RUN --metrics target
 the test splits (500 + 500 images), and prints one markdown table of target (and source) test
 accuracy, mean and sample standard deviation over the seeds.
 
-    python benchmarks/domain_adaptation.py --steps 1500 --seeds 0,1,2 --out runs/da
+    python benchmarks/domain_adaptation.py --steps 5000 --seeds 0,1,2 --out runs/da
 
 A run directory that already holds a finished run is scored again, not retrained, so the
 script can be stopped and started. The table is also written to OUT/table.md and the raw
@@ -32,13 +32,14 @@ LABELS = {"source-only": "source only (lower bound)", "grl": "DANN (gradient rev
           "target-only": "train on target (upper bound)"}
 
 
-def run_one(out: Path, variant: str, seed: int, steps: int, threads: int) -> dict:
+def run_one(out: Path, variant: str, seed: int, steps: int, threads: int,
+            extra: list[tuple[str, str]]) -> dict:
     done = latest_checkpoint(out)
     if done is None or int(done.name.split("-")[1]) < steps:
         overrides = [("model.variant", variant), ("train.seed", seed), ("train.steps", steps),
                      ("model.schedule_steps", steps), ("train.threads", threads),
                      ("train.progress", "none"), ("train.log_every", 100),
-                     ("train.checkpoint_every", steps)]
+                     ("train.checkpoint_every", steps), *extra]
         cfg = build_config("dann", overrides=overrides)
         t0 = time.perf_counter()
         train(cfg, out, resume=out.exists())
@@ -67,20 +68,28 @@ def table(results: list[dict], steps: int) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--steps", type=int, default=1500)
+    ap.add_argument("--steps", type=int, default=5000)
     ap.add_argument("--seeds", default="0,1,2")
     ap.add_argument("--variants", default=",".join(VARIANTS))
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", default="runs/da")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="a config override for every run, e.g. model.norm=none")
     args = ap.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     seeds = [int(s) for s in args.seeds.split(",")]
     variants = [v.strip() for v in args.variants.split(",")]
+    extra = []
+    for item in args.set:
+        if "=" not in item:
+            raise SystemExit(f"--set {item!r}: expected KEY=VALUE, e.g. model.norm=none")
+        extra.append(tuple(item.split("=", 1)))
     results = []
     for seed in seeds:  # seed-major: a stopped script leaves whole seeds of the table
         for v in variants:
-            results.append(run_one(out / f"{v}-s{seed}", v, seed, args.steps, args.threads))
+            results.append(run_one(out / f"{v}-s{seed}", v, seed, args.steps, args.threads,
+                                   extra))
             print(json.dumps(results[-1]), flush=True)
             (out / "results.json").write_text(json.dumps(results, indent=1))
     text = table(results, args.steps)
