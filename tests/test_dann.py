@@ -193,3 +193,19 @@ def test_batch_norm_normalises_each_domain_by_its_own_statistics():
     cfg.model_cfg.norm = "layer"
     with pytest.raises(GenzooError, match="norm='layer' is not valid"):
         build_model("dann", cfg.model_cfg, model.spec)
+
+
+def test_schedule_steps_follows_train_steps_unless_set():
+    """The lambda_p schedule spans the run: build_config fills an unset schedule_steps with
+    train.steps (so --steps moves it), an explicit value wins, and a config that skipped
+    build_config is refused with a clear error instead of a wrong schedule."""
+    from genzoo.config import build_config
+    assert build_config("dann").model_cfg.schedule_steps == 5000  # the preset's steps
+    cfg = build_config("dann", overrides=[("train.steps", 321)])
+    assert cfg.model_cfg.schedule_steps == 321
+    cfg = build_config("dann", overrides=[("train.steps", 321), ("model.schedule_steps", 50)])
+    assert cfg.model_cfg.schedule_steps == 50
+    raw = type(cfg.model_cfg)()
+    assert raw.schedule_steps is None
+    with pytest.raises(GenzooError, match="schedule_steps is unset"):
+        raw.check()

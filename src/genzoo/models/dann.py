@@ -16,7 +16,8 @@ to the target. `variant` picks how F is made domain-invariant:
 - `source-only`: C on F trained on source labels alone (the lower bound: no adaptation).
 - `target-only`: C on F trained on the target's labels (the upper bound; uses "y_b").
 
-Schedules of the paper (sec. 5.2.2 of 1505.07818), with p = step / schedule_steps in [0, 1]:
+Schedules of the paper (sec. 5.2.2 of 1505.07818), with p = step / schedule_steps in [0, 1]
+(schedule_steps is train.steps unless set):
 lambda_p = 2 / (1 + exp(-gamma p)) - 1, gamma = 10 (set_progress); the annealed learning rate
 mu_p = mu_0 / (1 + 10 p)^0.75 is the trainer's `lr_decay=inv`.
 
@@ -54,7 +55,8 @@ class DANNConfig:
     domain_hidden: int = 100  # width of the domain classifier's hidden layer
     gamma: float = 10.0  # lambda_p = 2 / (1 + exp(-gamma p)) - 1
     domain_weight: float = 1.0  # the adaptation weight is domain_weight * lambda_p
-    schedule_steps: int = 1500  # p = step / schedule_steps: keep equal to train.steps
+    schedule_steps: int | None = None  # p = step / schedule_steps; None: train.steps (filled
+    #                                    in by build_config, so --steps moves the schedule too)
     norm: Literal["none", "batch"] = "none"  # "batch": batch norm after every conv and hidden
     #   layer of F, C and D; source and target go through F in separate batches, so in training
     #   each domain is normalised by its own statistics
@@ -62,6 +64,9 @@ class DANNConfig:
     def check(self) -> None:
         if not self.conv or min(self.conv) < 1:
             raise GenzooError(f"conv={self.conv} must list at least one positive width")
+        if self.schedule_steps is None:
+            raise GenzooError("schedule_steps is unset; build the config with "
+                              "genzoo.config.build_config, which sets it to train.steps")
         if self.hidden < 1 or self.domain_hidden < 1 or self.schedule_steps < 1:
             raise GenzooError("hidden, domain_hidden and schedule_steps must be at least 1")
         if self.padding not in (0, 1, 2):
