@@ -209,3 +209,14 @@ def test_schedule_steps_follows_train_steps_unless_set():
     assert raw.schedule_steps is None
     with pytest.raises(GenzooError, match="schedule_steps is unset"):
         raw.check()
+
+
+def test_one_domain_model_refuses_a_target_domain(tmp_path, capsys):
+    """A target given to a model that trains on one dataset would be ignored: refused, one line,
+    before any run directory exists; the two-domain models are named."""
+    run = tmp_path / "vae"
+    err = run_error(capsys, "train", "vae", "--out", run, "--data", "digits", "--steps", 2,
+                    "--set", "target=digits-m")
+    assert "vae trains on one dataset, but target=digits-m" in err
+    assert "cyclegan, dann, pix2pix" in err
+    assert not run.exists()

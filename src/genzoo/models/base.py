@@ -49,6 +49,7 @@ class GenerativeModel(nn.Module, metaclass=ABCMeta):
     data_kinds: ClassVar[tuple[str, ...]] = ("image",)  # DataSpec kinds it can model
     ema_modules: ClassVar[tuple[str, ...]] = ()  # submodules averaged when train.ema_decay > 0
     generates: ClassVar[bool] = True  # False: not generative (dann): `sample` raises GenzooError
+    two_domains: ClassVar[bool] = False  # True: trains on two datasets (--set target=NAME)
     #                                   and the trainer draws no sample grids
 
     def __init__(self, cfg, spec: DataSpec):

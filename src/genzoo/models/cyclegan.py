@@ -131,6 +131,7 @@ class CycleGAN(GenerativeModel):
     Config = CycleGANConfig
     ema_modules = ("gen_ab", "gen_ba")
     directions = DIRECTIONS  # translate() goes both ways
+    two_domains = True
 
     def __init__(self, cfg: CycleGANConfig, spec):
         super().__init__(cfg, spec)

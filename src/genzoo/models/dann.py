@@ -127,6 +127,7 @@ class DANN(GenerativeModel):
     description = "domain adaptation: DANN (gradient reversal), flipped labels, domain confusion"
     Config = DANNConfig
     generates = False
+    two_domains = True
 
     def __init__(self, cfg: DANNConfig, spec: DataSpec):
         super().__init__(cfg, spec)

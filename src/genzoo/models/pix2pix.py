@@ -62,6 +62,7 @@ class Pix2Pix(GenerativeModel):
     Config = Pix2PixConfig
     ema_modules = ("generator",)
     directions = ("AtoB",)  # translate() goes one way
+    two_domains = True
 
     def __init__(self, cfg: Pix2PixConfig, spec):
         super().__init__(cfg, spec)
