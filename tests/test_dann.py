@@ -163,6 +163,11 @@ def test_tiny_run_target_accuracy_and_feature_picture(tmp_path, capsys):
     assert "tsne or pca" in run_error(capsys, "plot", "features", run, "--method", "umap",
                                       "--out", pic)
     assert cli("eval", run, "--metrics", "target-accuracy", "--n", 0) != 0
+    capsys.readouterr()
+    assert cli("report", run, "--out", tmp_path / "r.html") == 0  # says why there are no samples
+    page = (tmp_path / "r.html").read_text()
+    assert "dann is not a generative model, so training draws no samples" in page
+    assert "no sample pictures yet" not in page and "target_accuracy" in page
 
 
 def test_batch_norm_normalises_each_domain_by_its_own_statistics():

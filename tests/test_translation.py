@@ -284,6 +284,15 @@ def tiny_run(tmp_path_factory):
     return run
 
 
+def test_report_says_translation_samples_are_fixed_inputs(tiny_run, tmp_path):
+    """The report's caption of a translation run names its stored inputs, not noise."""
+    from conftest import cli
+    assert cli("report", tiny_run, "--out", tmp_path / "r.html") == 0
+    page = (tmp_path / "r.html").read_text()
+    assert "The same stored inputs every time, each beside its translation (AtoB, BtoA)" in page
+    assert "The same noise every time" not in page
+
+
 def test_samples_show_inputs_beside_translations(tiny_run):
     from genzoo.train.rundir import load_run
 

@@ -303,15 +303,27 @@ def _curves_section(runs: list[RunInfo]) -> list[str]:
 
 
 def _training_samples(run: RunInfo, level: int = 2) -> list[str]:
+    from genzoo.models import get_model_class
+
     out = [P.heading("Samples over training" if level == 2 else run.label, level,
                      id="samples" if level == 2 else None)]
+    cls = get_model_class(run.cfg.model)
+    if not cls.generates:
+        return out + [P.note(f"{run.label}: {run.cfg.model} is not a generative model, so "
+                             "training draws no samples; its results are the metrics above "
+                             "(genzoo eval RUN --metrics target-accuracy) and genzoo plot "
+                             "features RUN.")]
     if not run.samples:
         return out + [P.note(f"{run.label}: no sample pictures yet (samples/step-NNNNNN.png "
                              "is written every sample_every steps and at the last step).")]
     shown = _spread(run.samples, MAX_TRAINING_PICTURES)
     if len(shown) < len(run.samples):
         out.append(P.para(f"{len(shown)} of {len(run.samples)} pictures, evenly spaced."))
-    if level == 2:
+    if level == 2 and getattr(cls, "directions", None):  # translation: fixed inputs, no noise
+        out.append(P.para("The same stored inputs every time, each beside its translation "
+                          f"({', '.join(cls.directions)}), so each picture shows how the "
+                          "translations change as training goes on."))
+    elif level == 2:
         out.append(P.para("The same noise every time, so each picture shows the same latent "
                           "points as training goes on."))
     return out + ["<div>" + "".join(P.file_figure(p, f"step {s}") for s, p in shown) + "</div>"]
