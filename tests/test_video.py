@@ -207,7 +207,7 @@ def test_code_norm_standardises_the_codes_before_tanh():
     frames = data.batch(0, 16, 0)["x"].flatten(0, 1)  # (48, 1, 16, 16)
     for enc in (model.content, model.pose):
         pre = torch.atanh(enc(frames).clamp(-1 + 1e-6, 1 - 1e-6))  # (48, D) before the tanh
-        # fresh batch norm (gamma 1, beta 0) in training mode: per-dimension batch mean 0 and
+        # batch norm without affine parameters in training mode: per-dimension batch mean 0 and
         # biased variance 1 (up to its eps), whatever the scale of the conv's output
         assert torch.allclose(pre.mean(0), torch.zeros(pre.shape[1]), atol=1e-4)
         assert torch.allclose(pre.var(0, unbiased=False), torch.ones(pre.shape[1]), atol=1e-3)
@@ -275,9 +275,11 @@ def test_centroid_and_crop_by_hand():
 
 
 # ----------------------------------------------------------------------------- CLI pictures
-def test_train_sample_and_plots_on_video(tmp_path, capsys):
+@pytest.mark.parametrize("switches", [(), ("model.skips=true", "model.code_norm=true")])
+def test_train_sample_and_plots_on_video(tmp_path, capsys, switches):
     run = tmp_path / "run"
     sets = [a for k, v in tiny_config_items("drnet") for a in ("--set", f"{k}={v}")]
+    sets += [a for s in switches for a in ("--set", s)]
     run_ok(capsys, "train", "drnet", "--out", run, "--steps", 2, "--batch-size", 4, *sets,
            "--set", "progress=none", "--set", "sample_every=1")
     assert (run / "samples" / "step-000002.png").is_file()

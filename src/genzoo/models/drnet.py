@@ -58,9 +58,10 @@ class DrNetConfig:
     # frame at every resolution (the reference code's U-Net-style decoder, used for KTH); false:
     # content reaches the decoder only through h_c (the first measured run)
     skips: bool = False
-    # batch norm on the codes before their tanh (as the reference code's encoders): without it
-    # the sim loss can shrink h_c towards 0 (the decoder's batch norm scales it back up) instead
-    # of making it the same across frames; false: the first measured run
+    # batch norm without affine scale on the codes before their tanh (the reference code's
+    # encoders have an affine one): without it the sim loss can shrink h_c towards 0 (the
+    # decoder's batch norm scales it back up) instead of making it the same across frames;
+    # false: the first measured run
     code_norm: bool = False
 
     def check(self) -> None:
@@ -91,7 +92,8 @@ class FrameEncoder(nn.Module):
                        nn.LeakyReLU(0.2, inplace=True)]
             c = out
         layers += [nn.Conv2d(c, dim, 4, 1, 0, bias=not norm)]  # (B, dim, 1, 1)
-        layers += [nn.BatchNorm2d(dim), nn.Tanh()] if norm else [nn.Tanh()]
+        # no affine scale: a learnt one would shrink to let the sim loss fall (measured)
+        layers += [nn.BatchNorm2d(dim, affine=False), nn.Tanh()] if norm else [nn.Tanh()]
         self.net = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
