@@ -26,6 +26,9 @@ bank of codes the model keeps from its recent training batches. `analogy(content
 pose_video)` does the same for given data; `genzoo plot analogy` and the metrics
 `analogy-accuracy` and `pose-error` use it on test videos. The paper's LSTM on pose vectors
 for future-frame prediction is not implemented.
+
+Two switches, off by default (docs/disentangling-video.md has their measurements): `skips`
+(the content frame's encoder maps into the decoder) and `code_norm` (batch norm on the codes).
 """
 
 from __future__ import annotations
@@ -55,8 +58,8 @@ class DrNetConfig:
     adv_weight: float = 10.0  # beta: pose encoder against the scene discriminator
     bank: int = 64  # training videos whose codes are kept for `sample`
     # skip connections: the decoder also sees the content encoder's feature maps of the content
-    # frame at every resolution (the reference code's U-Net-style decoder, used for KTH); false:
-    # content reaches the decoder only through h_c (the first measured run)
+    # frame at every resolution (the reference code's U-Net-style decoders; its default for
+    # moving MNIST is the plain one); false: content reaches the decoder only through h_c
     skips: bool = False
     # batch norm without affine scale on the codes before their tanh (the reference code's
     # encoders have an affine one): without it the sim loss can shrink h_c towards 0 (the
