@@ -127,8 +127,10 @@ def test_pose_target_is_exactly_one_half():
     assert torch.equal(zero.grad, torch.zeros(3))  # maximal uncertainty is the minimum
 
 
-def _drnet():
+def _drnet(**model):
     cfg = tiny_config("drnet")
+    for k, v in model.items():
+        setattr(cfg.model_cfg, k, v)
     data = load_dataset(cfg.data, "train")
     torch.manual_seed(0)
     return build_model(cfg.model, cfg.model_cfg, data.spec), data
@@ -158,6 +160,62 @@ def test_analogy_and_samples_are_videos():
     out = model.analogy(v[:, 0], v)
     assert out.shape == v.shape
     assert model.sample(2).shape == (2, *data.spec.shape)
+
+
+def test_skip_maps_are_the_content_frames_and_the_pose_code_still_moves_the_digit():
+    model, data = _drnet(skips=True)  # tiny: 16x16 frames, width 4, T = 3
+    model.eval()
+    v = data.batch(0, 3, 0)["x"]  # (3, 3, 1, 16, 16)
+    h_c, maps = model.encode_content(v[:, 0])
+    assert h_c.shape == (3, 4)
+    assert [tuple(m.shape) for m in maps] == [(3, 4, 8, 8), (3, 8, 4, 4)]  # finest first
+    # the maps are the content encoder's activations of the content frame: the code computed
+    # from them by the encoder's last layers is the code itself
+    assert torch.allclose(model.content.net[-2:](maps[-1]).flatten(1), h_c)
+    h_p = model.pose_sequence(v)  # (3, T, 2)
+    out = model.decode_sequence(h_c, h_p, maps)
+    assert torch.allclose(model.analogy(v[:, 0], v), out)
+    # the decoder uses every map and the pose code: changing either changes the frames
+    for k in range(len(maps)):
+        other = [m if i != k else torch.zeros_like(m) for i, m in enumerate(maps)]
+        assert not torch.allclose(model.decode_sequence(h_c, h_p, other), out)
+    assert not torch.allclose(model.decode_sequence(h_c, h_p.flip(0), maps), out)
+    with pytest.raises(ValueError, match="skip connections"):
+        model.decode(h_c, h_p[:, 0])  # a skip decoder without its maps
+    model.train()  # the main phase decodes with the content frame's maps and fills the bank
+    out = model.loss(data.batch(1, 4, 0), "main")
+    out["loss"].backward()
+    assert all(p.grad is not None for p in model.decoder.parameters())
+    assert "bank_frames" in model.state_dict()
+    assert model.sample(2).shape == (2, *data.spec.shape)
+
+
+def test_default_drnet_keeps_the_first_runs_layout():
+    # skips and code_norm off: the networks of the measured run (its checkpoint must load)
+    model, _ = _drnet()
+    keys = set(model.state_dict())
+    assert "bank_frames" not in keys
+    assert isinstance(model.content.net[-1], torch.nn.Tanh)
+    assert isinstance(model.content.net[-2], torch.nn.Conv2d)
+    first_up = [m for m in model.decoder.net if isinstance(m, torch.nn.ConvTranspose2d)][1]
+    assert first_up.in_channels == 8  # width 4 * 2 at 4x4 (16-px frames), no map concatenated
+
+
+def test_code_norm_standardises_the_codes_before_tanh():
+    model, data = _drnet(code_norm=True)
+    model.train()
+    frames = data.batch(0, 16, 0)["x"].flatten(0, 1)  # (48, 1, 16, 16)
+    for enc in (model.content, model.pose):
+        pre = torch.atanh(enc(frames).clamp(-1 + 1e-6, 1 - 1e-6))  # (48, D) before the tanh
+        # batch norm without affine parameters in training mode: per-dimension batch mean 0 and
+        # biased variance 1 (up to its eps), whatever the scale of the conv's output
+        assert torch.allclose(pre.mean(0), torch.zeros(pre.shape[1]), atol=1e-4)
+        assert torch.allclose(pre.var(0, unbiased=False), torch.ones(pre.shape[1]), atol=1e-3)
+        with torch.no_grad():  # shrinking the last conv cannot shrink the code
+            conv = [m for m in enc.net if isinstance(m, torch.nn.Conv2d)][-1]
+            conv.weight.mul_(0.3)
+        assert torch.allclose(torch.atanh(enc(frames).clamp(-1 + 1e-6, 1 - 1e-6)).var(0),
+                              pre.var(0), rtol=0.05)
 
 
 # ----------------------------------------------------------------------------- metrics
@@ -217,9 +275,11 @@ def test_centroid_and_crop_by_hand():
 
 
 # ----------------------------------------------------------------------------- CLI pictures
-def test_train_sample_and_plots_on_video(tmp_path, capsys):
+@pytest.mark.parametrize("switches", [(), ("model.skips=true", "model.code_norm=true")])
+def test_train_sample_and_plots_on_video(tmp_path, capsys, switches):
     run = tmp_path / "run"
     sets = [a for k, v in tiny_config_items("drnet") for a in ("--set", f"{k}={v}")]
+    sets += [a for s in switches for a in ("--set", s)]
     run_ok(capsys, "train", "drnet", "--out", run, "--steps", 2, "--batch-size", 4, *sets,
            "--set", "progress=none", "--set", "sample_every=1")
     assert (run / "samples" / "step-000002.png").is_file()

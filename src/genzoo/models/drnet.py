@@ -26,6 +26,9 @@ bank of codes the model keeps from its recent training batches. `analogy(content
 pose_video)` does the same for given data; `genzoo plot analogy` and the metrics
 `analogy-accuracy` and `pose-error` use it on test videos. The paper's LSTM on pose vectors
 for future-frame prediction is not implemented.
+
+Two switches, off by default (docs/disentangling-video.md has their measurements): `skips`
+(the content frame's encoder maps into the decoder) and `code_norm` (batch norm on the codes).
 """
 
 from __future__ import annotations
@@ -54,6 +57,15 @@ class DrNetConfig:
     sim_weight: float = 1.0  # alpha: content similarity between frames of one video
     adv_weight: float = 10.0  # beta: pose encoder against the scene discriminator
     bank: int = 64  # training videos whose codes are kept for `sample`
+    # skip connections: the decoder also sees the content encoder's feature maps of the content
+    # frame at every resolution (the reference code's U-Net-style decoders; its default for
+    # moving MNIST is the plain one); false: content reaches the decoder only through h_c
+    skips: bool = False
+    # batch norm without affine scale on the codes before their tanh (the reference code's
+    # encoders have an affine one): without it the sim loss can shrink h_c towards 0 (the
+    # decoder's batch norm scales it back up) instead of making it the same across frames;
+    # false: the first measured run
+    code_norm: bool = False
 
     def check(self) -> None:
         for k in ("content_dim", "pose_dim", "channels", "scene_hidden", "bank"):
@@ -71,9 +83,10 @@ def uncertainty_loss(logits: torch.Tensor) -> torch.Tensor:
 
 # ----------------------------------------------------------------------------- networks
 class FrameEncoder(nn.Module):
-    """DCGAN-style encoder: (B, C, S, S) -> (B, dim) in (-1, 1), halving S down to 4."""
+    """DCGAN-style encoder: (B, C, S, S) -> (B, dim) in (-1, 1), halving S down to 4;
+    `norm`: batch norm on the code before the tanh."""
 
-    def __init__(self, channels: int, size: int, width: int, dim: int):
+    def __init__(self, channels: int, size: int, width: int, dim: int, norm: bool = False):
         super().__init__()
         layers, c = [], channels
         for i in range(int(math.log2(size // 4))):
@@ -81,31 +94,59 @@ class FrameEncoder(nn.Module):
             layers += [nn.Conv2d(c, out, 4, 2, 1, bias=False), nn.BatchNorm2d(out),
                        nn.LeakyReLU(0.2, inplace=True)]
             c = out
-        layers += [nn.Conv2d(c, dim, 4, 1, 0), nn.Tanh()]  # (B, dim, 1, 1)
+        layers += [nn.Conv2d(c, dim, 4, 1, 0, bias=not norm)]  # (B, dim, 1, 1)
+        # no affine scale: a learnt one would shrink to let the sim loss fall (measured)
+        layers += [nn.BatchNorm2d(dim, affine=False), nn.Tanh()] if norm else [nn.Tanh()]
         self.net = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x).flatten(1)  # (B, dim)
 
+    def features(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """The code (B, dim) and the feature maps after every halving, finest first:
+        [(B, width, S/2, S/2), (B, 2 width, S/4, S/4), ..., (B, width 2^(n-1), 4, 4)]."""
+        maps = []
+        for layer in self.net:
+            x = layer(x)
+            if isinstance(layer, nn.LeakyReLU):
+                maps.append(x)
+        return x.flatten(1), maps
+
 
 class FrameDecoder(nn.Module):
-    """(B, content_dim + pose_dim) -> (B, C, S, S) in [-1, 1], doubling from 4 to S."""
+    """(B, content_dim + pose_dim) -> (B, C, S, S) in [-1, 1], doubling from 4 to S.
 
-    def __init__(self, channels: int, size: int, width: int, dim: int):
+    With `skips`, every up-convolution after the first also takes the encoder's feature map of
+    the same size (FrameEncoder.features, the content frame's), concatenated on the channels."""
+
+    def __init__(self, channels: int, size: int, width: int, dim: int, skips: bool = False):
         super().__init__()
         n = int(math.log2(size // 4))
         c = width * 2 ** (n - 1)
+        k = 2 if skips else 1  # input channels double where a skip map is concatenated
         layers = [nn.ConvTranspose2d(dim, c, 4, 1, 0, bias=False), nn.BatchNorm2d(c),
                   nn.ReLU(inplace=True)]  # (B, c, 4, 4)
         for _ in range(n - 1):
-            layers += [nn.ConvTranspose2d(c, c // 2, 4, 2, 1, bias=False), nn.BatchNorm2d(c // 2),
-                       nn.ReLU(inplace=True)]
+            layers += [nn.ConvTranspose2d(k * c, c // 2, 4, 2, 1, bias=False),
+                       nn.BatchNorm2d(c // 2), nn.ReLU(inplace=True)]
             c //= 2
-        layers += [nn.ConvTranspose2d(c, channels, 4, 2, 1), nn.Tanh()]  # (B, C, S, S)
+        layers += [nn.ConvTranspose2d(k * c, channels, 4, 2, 1), nn.Tanh()]  # (B, C, S, S)
         self.net = nn.Sequential(*layers)
+        self.skips = skips
 
-    def forward(self, h: torch.Tensor) -> torch.Tensor:
-        return self.net(h[:, :, None, None])
+    def forward(self, h: torch.Tensor, skips: list[torch.Tensor] | None = None) -> torch.Tensor:
+        if self.skips != (skips is not None):
+            raise ValueError("this decoder was built with" + ("" if self.skips else "out")
+                             + " skip connections")
+        pending = list(skips or [])  # finest first: the coarsest map is taken first
+        x, first = h[:, :, None, None], True
+        for layer in self.net:
+            if isinstance(layer, nn.ConvTranspose2d):
+                if pending and not first:
+                    x = torch.cat([x, pending.pop()], 1)  # (B, 2c, s, s)
+                first = False
+            x = layer(x)
+        return x
 
 
 class SceneDiscriminator(nn.Module):
@@ -136,34 +177,49 @@ class DrNet(GenerativeModel):
         if h != w or h < 8 or h & (h - 1):
             raise GenzooError(f"drnet needs square frames with a power-of-two side >= 8, not "
                               f"{h}x{w}; e.g. --set frame_size=32 or 64")
-        self.content = FrameEncoder(c, h, cfg.channels, cfg.content_dim)
-        self.pose = FrameEncoder(c, h, cfg.channels, cfg.pose_dim)
-        self.decoder = FrameDecoder(c, h, cfg.channels, cfg.content_dim + cfg.pose_dim)
+        self.content = FrameEncoder(c, h, cfg.channels, cfg.content_dim, cfg.code_norm)
+        self.pose = FrameEncoder(c, h, cfg.channels, cfg.pose_dim, cfg.code_norm)
+        self.decoder = FrameDecoder(c, h, cfg.channels, cfg.content_dim + cfg.pose_dim,
+                                    cfg.skips)
         self.scene = SceneDiscriminator(cfg.pose_dim, cfg.scene_hidden)
         # codes of recent training videos, for `sample`: content (K, Dc), pose sequences (K, T, Dp)
         self.register_buffer("bank_content", torch.zeros(cfg.bank, cfg.content_dim))
         self.register_buffer("bank_pose", torch.zeros(cfg.bank, t, cfg.pose_dim))
         self.register_buffer("bank_filled", torch.zeros((), dtype=torch.long))
+        if cfg.skips:  # the skip maps are recomputed from the content frames: (K, C, H, W)
+            self.register_buffer("bank_frames", torch.zeros(cfg.bank, c, h, w))
 
     @property
     def phases(self) -> tuple[Phase, ...]:
         return (Phase("scene", ("scene",)), Phase("main", ("content", "pose", "decoder")))
 
     # --- codes ----------------------------------------------------------------------------
-    def decode(self, h_c: torch.Tensor, h_p: torch.Tensor) -> torch.Tensor:
-        """(B, Dc), (B, Dp) -> frames (B, C, H, W)."""
-        return self.decoder(torch.cat([h_c, h_p], 1))
+    def encode_content(self, frames: torch.Tensor) -> tuple[torch.Tensor, list | None]:
+        """Content frames (B, C, H, W) -> h_c (B, Dc) and, with skips, the encoder's feature
+        maps (finest first; None without skips): what `decode` takes as content."""
+        if not self.cfg.skips:
+            return self.content(frames), None
+        return self.content.features(frames)
+
+    def decode(self, h_c: torch.Tensor, h_p: torch.Tensor,
+               skips: list[torch.Tensor] | None = None) -> torch.Tensor:
+        """(B, Dc), (B, Dp) [, the content frame's maps] -> frames (B, C, H, W)."""
+        return self.decoder(torch.cat([h_c, h_p], 1), skips)
 
     def pose_sequence(self, video: torch.Tensor) -> torch.Tensor:
         """(B, T, C, H, W) -> pose vectors (B, T, Dp), frame by frame."""
         b, t = video.shape[:2]
         return self.pose(video.flatten(0, 1)).view(b, t, -1)
 
-    def decode_sequence(self, h_c: torch.Tensor, h_p: torch.Tensor) -> torch.Tensor:
-        """One content code per video (B, Dc) with a pose sequence (B, T, Dp) -> (B, T, C, H, W)."""
+    def decode_sequence(self, h_c: torch.Tensor, h_p: torch.Tensor,
+                        skips: list[torch.Tensor] | None = None) -> torch.Tensor:
+        """One content code per video (B, Dc) [and its maps] with a pose sequence (B, T, Dp)
+        -> (B, T, C, H, W)."""
         b, t = h_p.shape[:2]
-        frames = self.decode(h_c.repeat_interleave(t, 0), h_p.flatten(0, 1))  # (B*T, C, H, W)
-        return frames.view(b, t, *frames.shape[1:])
+        if skips is not None:
+            skips = [m.repeat_interleave(t, 0) for m in skips]  # (B*T, c, s, s) each
+        frames = self.decode(h_c.repeat_interleave(t, 0), h_p.flatten(0, 1), skips)
+        return frames.view(b, t, *frames.shape[1:])  # from (B*T, C, H, W)
 
     @torch.no_grad()
     def analogy(self, content_frames: torch.Tensor, pose_video: torch.Tensor) -> torch.Tensor:
@@ -172,7 +228,8 @@ class DrNet(GenerativeModel):
         assert content_frames.dim() == 4 and pose_video.dim() == 5, \
             f"expected frames and videos, got {tuple(content_frames.shape)}, " \
             f"{tuple(pose_video.shape)}"
-        return self.decode_sequence(self.content(content_frames), self.pose_sequence(pose_video))
+        h_c, skips = self.encode_content(content_frames)
+        return self.decode_sequence(h_c, self.pose_sequence(pose_video), skips)
 
     # --- training ---------------------------------------------------------------------------
     @staticmethod
@@ -196,25 +253,30 @@ class DrNet(GenerativeModel):
             acc = 0.5 * ((same > 0).float().mean() + (other < 0).float().mean())
             return {"loss": loss, "bce": loss.detach(), "acc": acc.detach()}
         c1, c2, p, q = self._random_times(x, 4)
-        h_c1, h_c2 = self.content(self._frames(x, c1)), self.content(self._frames(x, c2))
+        x_c1 = self._frames(x, c1)
+        (h_c1, skips), h_c2 = self.encode_content(x_c1), self.content(self._frames(x, c2))
         x_p = self._frames(x, p)
         h_p, h_q = self.pose(x_p), self.pose(self._frames(x, q))
         # squared norms per frame / code (the paper's ||.||^2), averaged over the batch: a
         # per-pixel mean made the all-background frame a flat trap for thin 14-px digits
-        recon = (self.decode(h_c1, h_p) - x_p).pow(2).flatten(1).sum(1).mean()
+        recon = (self.decode(h_c1, h_p, skips) - x_p).pow(2).flatten(1).sum(1).mean()
         sim = (h_c1 - h_c2).pow(2).sum(1).mean()
         adv = uncertainty_loss(self.scene(h_p, h_q))  # gradients reach Ep; C is not stepped here
-        self._remember(h_c1.detach(), x)
+        self._remember(h_c1.detach(), x_c1, x)
         loss = recon + self.cfg.sim_weight * sim + self.cfg.adv_weight * adv
         return {"loss": loss, "recon": recon.detach(), "sim": sim.detach(), "adv": adv.detach()}
 
     @torch.no_grad()
-    def _remember(self, h_c: torch.Tensor, x: torch.Tensor, per_step: int = 4) -> None:
-        """Keep the codes of a few videos of this batch in the ring buffer used by `sample`."""
+    def _remember(self, h_c: torch.Tensor, x_c: torch.Tensor, x: torch.Tensor,
+                  per_step: int = 4) -> None:
+        """Keep the codes of a few videos of this batch (and, with skips, their content frames
+        x_c (B, C, H, W)) in the ring buffer used by `sample`."""
         m = min(per_step, len(x), self.cfg.bank)
         start = int(self.bank_filled) % self.cfg.bank
         idx = (torch.arange(m, device=x.device) + start) % self.cfg.bank
         self.bank_content[idx] = h_c[:m]
+        if self.cfg.skips:
+            self.bank_frames[idx] = x_c[:m]
         self.bank_pose[idx] = self.pose_sequence(x[:m])
         self.bank_filled += m
 
@@ -225,4 +287,7 @@ class DrNet(GenerativeModel):
         k = max(1, min(int(self.bank_filled), self.cfg.bank))
         ic = torch.randint(k, (n,), generator=generator).to(self.device)
         ip = torch.randint(k, (n,), generator=generator).to(self.device)
+        if self.cfg.skips:  # the maps of the remembered frames, with the current encoder
+            h_c, skips = self.encode_content(self.bank_frames[ic])
+            return self.decode_sequence(h_c, self.bank_pose[ip], skips)
         return self.decode_sequence(self.bank_content[ic], self.bank_pose[ip])
