@@ -150,6 +150,26 @@ def test_scene_phase_trains_only_the_discriminator_on_same_vs_other_pairs():
     assert any(p.grad.abs().sum() > 0 for p in model.pose.parameters())
 
 
+def test_remembering_codes_for_sampling_leaves_batch_norm_statistics_alone():
+    """The main phase's own frames update the pose encoder's running statistics; the few
+    videos it keeps for `sample` (run through the pose encoder again) do not."""
+    model, data = _drnet()
+    model.train()
+    batch = data.batch(0, 8, 0)
+    bn = [m for m in model.pose.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    assert bn
+    calls = []
+    model.pose.register_forward_hook(lambda mod, inp, out: calls.append(
+        ([b.running_mean.clone() for b in bn], mod.training)))
+    model.loss(batch, "main")
+    assert [training for _, training in calls] == [True, True, False]  # p, q; then the bank
+    assert model.pose.training  # left as it was
+    after = [b.running_mean for b in bn]
+    # after the main phase's second pass the statistics are final: the bank's pass kept them
+    assert all(torch.equal(a, b) for a, b in zip(calls[1][0], after))
+    assert not all(torch.equal(a, b) for a, b in zip(calls[0][0], after))  # q's pass moved them
+
+
 def test_analogy_and_samples_are_videos():
     model, data = _drnet()
     model.train()

@@ -277,7 +277,12 @@ class DrNet(GenerativeModel):
         self.bank_content[idx] = h_c[:m]
         if self.cfg.skips:
             self.bank_frames[idx] = x_c[:m]
-        self.bank_pose[idx] = self.pose_sequence(x[:m])
+        was = self.pose.training  # eval mode: these few, correlated frames must not move the
+        self.pose.eval()  # pose encoder's batch-norm running statistics (eval mode uses them)
+        try:
+            self.bank_pose[idx] = self.pose_sequence(x[:m])
+        finally:
+            self.pose.train(was)
         self.bank_filled += m
 
     @torch.no_grad()
