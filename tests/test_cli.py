@@ -170,6 +170,32 @@ def test_plot_manifold_default_out(vae_run, capsys):
         assert im.size == (16, 16)
 
 
+def test_eval_an_earlier_checkpoint(tmp_path, capsys):
+    """--checkpoint STEP evaluates that kept checkpoint into RUN/eval/step-NNNNNN/ and leaves
+    RUN/eval/metrics.json (the latest checkpoint's) alone; a step that was not kept, or with
+    --samples, is one line."""
+    run = tmp_path / "run"
+    assert cli("train", "vae", "--out", run, "--steps", 4, "--set", "checkpoint_every=2",
+               *TINY_VAE) == 0
+    run_ok(capsys, "eval", run, "--metrics", "nll", "--k", 2)
+    latest = (run / "eval" / "metrics.json").read_text()
+    out = run_ok(capsys, "eval", run, "--metrics", "nll", "--k", 2, "--checkpoint", 2)
+    path = run / "eval" / "step-000002" / "metrics.json"
+    assert str(path) in out
+    doc = json.loads(path.read_text())
+    assert "step-000002" in doc["checkpoint"]
+    assert "step-000002" in doc["metrics"]["nll"]["checkpoint"]
+    assert (run / "eval" / "metrics.json").read_text() == latest
+    assert "step-000004" in json.loads(latest)["checkpoint"]
+    # the two checkpoints differ, so do their likelihoods
+    assert doc["metrics"]["nll"]["nll_nats"] != json.loads(latest)["metrics"]["nll"]["nll_nats"]
+    err = run_error(capsys, "eval", run, "--metrics", "nll", "--checkpoint", 3)
+    assert "no complete checkpoint at step 3; it has: 2, 4" in err
+    assert not (run / "eval" / "step-000003").exists()
+    err = run_error(capsys, "eval", "--samples", path, "--data", "digits", "--checkpoint", 2)
+    assert "--checkpoint applies to a run directory" in err
+
+
 def test_eval_nll(vae_run, capsys):
     out = run_ok(capsys, "eval", vae_run, "--metrics", "nll", "--k", 5)
     path = vae_run / "eval" / "metrics.json"

@@ -62,6 +62,9 @@ def _add_eval(sub) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--batch-size", type=int, default=250)
     p.add_argument("--ema", action=argparse.BooleanOptionalAction, default=True)
+    p.add_argument("--checkpoint", type=int, metavar="STEP",
+                   help="evaluate the kept checkpoint of this step instead of the latest "
+                   "(writes RUN/eval/step-NNNNNN/metrics.json)")
     p.add_argument("--modes-sigma", type=float, default=3.0,
                    help="modes: a sample is high quality within this many std of a mode")
     p.add_argument("--modes-min-count", type=int, default=1,
@@ -285,6 +288,8 @@ def cmd_eval(args) -> None:
             raise GenzooError("give a run directory or --samples, not both")
         if args.data is None:
             raise GenzooError("--samples needs --data DATASET (the reference images)")
+        if args.checkpoint is not None:
+            raise GenzooError("--checkpoint applies to a run directory, not to --samples")
         data_cfg = _data_config(args.data, args.set)
         results = evaluate_samples(args.samples, data_cfg, names, out=args.out, **common)
     else:
@@ -294,7 +299,7 @@ def cmd_eval(args) -> None:
             if value:
                 raise GenzooError(f"{flag} applies to --samples only; a run evaluates against "
                                   "its own dataset and writes RUN/eval/metrics.json")
-        results = evaluate(args.run, names, ema=args.ema, **common)
+        results = evaluate(args.run, names, ema=args.ema, step=args.checkpoint, **common)
     print(format_metrics(results["metrics"]))
     if results["path"]:
         print(f"wrote {results['path']}")

@@ -175,8 +175,11 @@ def _write_json(path, doc: dict) -> None:
 
 
 def evaluate(run_dir, names: list[str], *, n: int | None = None, seed: int = 0,
-             batch_size: int = 250, ema: bool = True, options: dict | None = None) -> dict:
-    """Run metrics on a run's latest checkpoint; writes RUN/eval/metrics.json (merged)."""
+             batch_size: int = 250, ema: bool = True, options: dict | None = None,
+             step: int | None = None) -> dict:
+    """Run metrics on a run's latest checkpoint; writes RUN/eval/metrics.json (merged). With
+    `step`, on that kept checkpoint instead, written to RUN/eval/step-NNNNNN/metrics.json so
+    that RUN/eval/metrics.json stays the latest checkpoint's."""
     import json
     import os
     import shutil
@@ -189,15 +192,15 @@ def evaluate(run_dir, names: list[str], *, n: int | None = None, seed: int = 0,
 
     _check_args(names, n)
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    model, cfg, info = load_run(run_dir, ema=ema, device=device)
-    out_dir = Path(run_dir) / "eval"
+    model, cfg, info = load_run(run_dir, ema=ema, device=device, step=step)
+    out_dir = Path(run_dir) / "eval" / (f"step-{step:06d}" if step is not None else "")
     # pictures go to a scratch folder first: a metric failing later leaves eval/ as it was
     scratch = out_dir / f".tmp-{os.getpid()}"
     ctx = EvalContext(model, cfg, torch.device(device), n=n, seed=seed, batch_size=batch_size,
                       options=options or {}, out_dir=scratch)
     try:
         results = {k: {**v, "checkpoint": info} for k, v in run_metrics(ctx, names).items()}
-        out_dir.mkdir(exist_ok=True)  # evaluation leaves no empty eval/ behind
+        out_dir.mkdir(parents=True, exist_ok=True)  # evaluation leaves no empty eval/ behind
         for f in sorted(scratch.glob("*")) if scratch.is_dir() else []:
             f.replace(out_dir / f.name)
         for vals in results.values():  # the pictures' final paths
@@ -206,9 +209,10 @@ def evaluate(run_dir, names: list[str], *, n: int | None = None, seed: int = 0,
                     vals[k] = str(out_dir / Path(v).name)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-        if out_dir.is_dir() and not any(out_dir.iterdir()):
-            out_dir.rmdir()
-    out_dir.mkdir(exist_ok=True)
+        for d in (out_dir, out_dir.parent) if step is not None else (out_dir,):
+            if d.is_dir() and not any(d.iterdir()):
+                d.rmdir()
+    out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / "metrics.json"
     previous = json.loads(path.read_text()) if path.is_file() else {}
     record = {**previous.get("metrics", {}), **results}

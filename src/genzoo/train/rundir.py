@@ -64,17 +64,26 @@ def read_run_config(run_dir: Path) -> RunConfig:
     return config_from_dict(d, str(path))
 
 
-def load_run(run_dir: str | Path, *, ema: bool = True, device: str = "cpu"):
-    """The model of a run at its latest complete checkpoint, in eval mode.
+def load_run(run_dir: str | Path, *, ema: bool = True, device: str = "cpu",
+             step: int | None = None):
+    """The model of a run at its latest complete checkpoint (or at `step`), in eval mode.
 
     Returns (model, run config, a short description such as 'runs/x step 3000 (EMA)').
     """
     from genzoo.models import build_model
-    from genzoo.train.checkpoint import latest_checkpoint, load_weights
+    from genzoo.train.checkpoint import latest_checkpoint, list_checkpoints, load_weights
 
     run_dir = Path(run_dir)
     cfg = read_run_config(run_dir)
-    ckpt = latest_checkpoint(run_dir)
+    if step is None:
+        ckpt = latest_checkpoint(run_dir)
+    else:
+        kept = dict(list_checkpoints(run_dir / "checkpoints"))
+        if step not in kept:
+            have = ", ".join(str(k) for k in sorted(kept)) or "none"
+            raise GenzooError(f"{str(run_dir)!r} has no complete checkpoint at step {step}; "
+                              f"it has: {have}")
+        ckpt = kept[step]
     if ckpt is None:
         raise GenzooError(f"{str(run_dir)!r} has no complete checkpoint yet")
     spec_d = yaml.safe_load((run_dir / "config.yaml").read_text()).get("spec")
