@@ -119,10 +119,16 @@ class RunConfig:
         }
 
     def check(self) -> None:
+        from genzoo.models import MODELS, get_model_class
+
         self.train.check()
         check = getattr(self.model_cfg, "check", None)
         if check is not None:
             check()
+        if self.data.target and not get_model_class(self.model).two_domains:
+            two = sorted(n for n, c in MODELS.items() if c.two_domains)
+            raise GenzooError(f"{self.model} trains on one dataset, but target={self.data.target} "
+                              f"names a second; a target domain is for {', '.join(two)}")
 
 
 # ----------------------------------------------------------------------------- value parsing

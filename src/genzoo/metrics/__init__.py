@@ -193,7 +193,8 @@ def evaluate(run_dir, names: list[str], *, n: int | None = None, seed: int = 0,
     _check_args(names, n)
     device = "cuda" if torch.cuda.is_available() else "cpu"
     model, cfg, info = load_run(run_dir, ema=ema, device=device, step=step)
-    out_dir = Path(run_dir) / "eval" / (f"step-{step:06d}" if step is not None else "")
+    eval_root = Path(run_dir) / "eval"
+    out_dir = eval_root / f"step-{step:06d}" if step is not None else eval_root
     # pictures go to a scratch folder first: a metric failing later leaves eval/ as it was
     scratch = out_dir / f".tmp-{os.getpid()}"
     ctx = EvalContext(model, cfg, torch.device(device), n=n, seed=seed, batch_size=batch_size,
@@ -209,7 +210,7 @@ def evaluate(run_dir, names: list[str], *, n: int | None = None, seed: int = 0,
                     vals[k] = str(out_dir / Path(v).name)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-        for d in (out_dir, out_dir.parent) if step is not None else (out_dir,):
+        for d in dict.fromkeys((out_dir, eval_root)):  # no empty folder left behind
             if d.is_dir() and not any(d.iterdir()):
                 d.rmdir()
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -26,7 +26,7 @@ import torch
 from genzoo.config import RunConfig, TrainConfig
 from genzoo.data import load_dataset
 from genzoo.errors import GenzooError, TrainingDiverged
-from genzoo.models import MODELS, build_model, get_model_class
+from genzoo.models import build_model
 from genzoo.models.base import GenerativeModel, Phase, read_safetensors
 from genzoo.train import dist
 from genzoo.train.checkpoint import (
@@ -245,10 +245,6 @@ def _train(cfg: RunConfig, out: Path, resume: bool, ctx: dist.DistContext) -> di
         torch.use_deterministic_algorithms(True)
         torch.backends.cudnn.benchmark = False
 
-    if cfg.data.target and not get_model_class(cfg.model).two_domains:
-        two = sorted(n for n, c in MODELS.items() if c.two_domains)
-        raise GenzooError(f"{cfg.model} trains on one dataset, but target={cfg.data.target} names "
-                          f"a second; a target domain is for {', '.join(two)}")
     data = load_dataset(cfg.data, "train").to(device)
     shard = {"rank": ctx.rank, "world_size": ctx.world_size}
     data.batch(0, tc.batch_size, tc.seed, **shard)  # a batch larger than the data fails early
