@@ -7,15 +7,22 @@ import math
 
 import pytest
 import torch
-from conftest import run_error, run_ok, tiny_config
+from conftest import (
+    check_loss_terms,
+    check_phase_gradients,
+    check_save_load,
+    run_error,
+    run_ok,
+    tiny_config,
+)
 
 from genzoo.data import DataConfig, load_dataset
 from genzoo.data.embedded import load_mnist5k
 from genzoo.data.video import STEP, bounce_step, render, trajectories
 from genzoo.errors import GenzooError
 from genzoo.metrics import EvalContext, run_metrics
-from genzoo.metrics.video import centroids, digit_crops
-from genzoo.models import build_model
+from genzoo.metrics.video import centroids, digit_crops, prediction_error
+from genzoo.models import build_model, load_model
 from genzoo.models.drnet import uncertainty_loss
 
 
@@ -238,6 +245,100 @@ def test_code_norm_standardises_the_codes_before_tanh():
                               pre.var(0), rtol=0.05)
 
 
+# ----------------------------------------------------------------------------- DrNet's pose LSTM
+LSTM = {"lstm": True, "n_past": 2, "lstm_hidden": 8, "lstm_layers": 2}  # tiny: T = 3
+
+
+def _bn_state(module):
+    return [t.clone() for m in module.modules()
+            if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)
+            for t in (m.running_mean, m.running_var)]
+
+
+def test_lstm_phase_trains_only_the_predictor_on_eval_mode_codes():
+    model, data = _drnet(**LSTM)
+    model.train()
+    batch = data.batch(0, 8, 0)
+    bn = _bn_state(model.content) + _bn_state(model.pose)
+    out = model.loss(batch, "lstm")  # every parameter may take a gradient
+    out["loss"].backward()
+    assert all(p.grad is None for m in (model.content, model.pose, model.decoder, model.scene)
+               for p in m.parameters())
+    assert all(p.grad is not None and p.grad.abs().sum() > 0
+               for p in model.predictor.parameters())
+    # the encoders' batch-norm statistics did not move, and their mode is restored
+    assert all(torch.equal(a, b) for a, b in zip(bn, _bn_state(model.content)
+                                                 + _bn_state(model.pose)))
+    assert model.content.training and model.pose.training
+    # the loss by hand: eval-mode codes, content of frame n_past - 1, teacher forcing
+    model.eval()
+    x = batch["x"]
+    with torch.no_grad():
+        h_c = model.content(x[:, 1])
+        h_p = torch.stack([model.pose(x[:, t]) for t in range(3)], 1)  # (8, 3, 2)
+        pred, _ = model.predictor(h_c, h_p[:, :2])
+    assert out["loss"].item() == pytest.approx((pred - h_p[:, 1:]).pow(2).mean().item(),
+                                               rel=1e-5)
+    assert out["still_mse"].item() == pytest.approx(
+        (h_p[:, :2] - h_p[:, 1:]).pow(2).mean().item(), rel=1e-5)
+
+
+def test_lstm_model_keeps_the_contract():
+    model, data = _drnet(**LSTM)
+    batch = data.batch(0, 8, 0)
+    check_loss_terms(model, batch)
+    check_phase_gradients(model, batch, step_optimizers=True)
+
+
+def test_lstm_off_leaves_phases_and_weights_as_they_were():
+    off, _ = _drnet()
+    on, _ = _drnet(**LSTM)
+    assert [p.name for p in off.phases] == ["scene", "main"]
+    assert [p.name for p in on.phases] == ["scene", "main", "lstm"]
+    assert not hasattr(off, "predictor")
+    k_off, k_on = set(off.state_dict()), set(on.state_dict())
+    assert k_off < k_on and all(k.startswith("predictor.") for k in k_on - k_off)
+    # the same initial weights for the shared networks: the predictor is built after them
+    assert all(torch.equal(off.state_dict()[k], on.state_dict()[k]) for k in k_off)
+    assert [p.modules for p in off.phases] == [p.modules for p in on.phases[:2]]
+
+
+def test_predict_rolls_its_own_predictions_forward(tmp_path):
+    model, data = _drnet(**LSTM)
+    model.eval()
+    v = data.batch(0, 4, 0)["x"]  # (4, 3, 1, 16, 16)
+    frames, poses = model.predict(v, 2, 4)
+    assert frames.shape == (4, 4, 1, 16, 16) and poses.shape == (4, 4, 2)
+    again = model.predict(v, 2, 4)
+    assert torch.equal(frames, again[0]) and torch.equal(poses, again[1])
+    with torch.no_grad():  # independently: the LSTM rerun from scratch on the poses so far
+        h_c = model.content(v[:, 1])
+        seq = model.pose_sequence(v[:, :2])  # (4, 2, 2)
+        for k in range(4):
+            nxt = model.predictor(h_c, seq)[0][:, -1]  # (4, 2)
+            assert torch.allclose(nxt, poses[:, k], atol=1e-6)
+            seq = torch.cat([seq, nxt[:, None]], 1)
+        assert torch.allclose(frames, model.decode_sequence(h_c, poses), atol=1e-6)
+    assert model.predict(v)[0].shape == (4, 1, 1, 16, 16)  # defaults: n_past, then T - n_past
+    with pytest.raises(GenzooError, match="n_past"):
+        model.predict(v, 4, 1)
+    check_save_load(model, tmp_path / "m.safetensors")
+    loaded = load_model(tmp_path / "m.safetensors")  # check_save_load moved the weights
+    assert torch.equal(loaded.predict(v, 2, 4)[0], model.predict(v, 2, 4)[0])
+
+
+def test_lstm_settings_are_checked():
+    off, data = _drnet()
+    with pytest.raises(GenzooError, match="without the pose LSTM"):
+        off.predict(data.batch(0, 2, 0)["x"])
+    with pytest.raises(GenzooError, match="n_past=3 leaves no frame"):
+        _drnet(**{**LSTM, "n_past": 3})  # T = 3
+    cfg = tiny_config("drnet")
+    cfg.model_cfg.lstm_hidden = 0
+    with pytest.raises(GenzooError, match="lstm_hidden=0"):
+        cfg.model_cfg.check()
+
+
 # ----------------------------------------------------------------------------- metrics
 class _Oracle(torch.nn.Module):
     """A perfect analogy model: returns the ground truth (or the content frame held still)."""
@@ -294,6 +395,61 @@ def test_centroid_and_crop_by_hand():
     assert centroids(-torch.ones(1, 1, 9, 9)).tolist() == [[4.0, 4.0]]  # empty: the centre
 
 
+class _Predictor(torch.nn.Module):
+    """A fake pose-LSTM model: predicts the true future (or holds the last observed frame); its
+    'pose codes' are the frames, so decoding the true poses gives the true frames back."""
+
+    def __init__(self, still=False):
+        super().__init__()
+        self.cfg = type("Cfg", (), {"lstm": True, "n_past": 1})()
+        self.still = still
+
+    def predict(self, v, n_past, n_future):
+        f = v[:, n_past - 1:n_past].expand(-1, n_future, -1, -1, -1) if self.still \
+            else v[:, n_past:n_past + n_future]
+        return f, None
+
+    def encode_content(self, frames):
+        return frames, None
+
+    def pose_sequence(self, video):
+        return video
+
+    def decode_sequence(self, h_c, h_p, skips=None):
+        return h_p
+
+
+def test_prediction_error_by_hand():
+    cfg = tiny_config("drnet")  # T = 3: observe frame 0, predict frames 1 and 2
+    data = load_dataset(cfg.data, "test")
+    r = run_metrics(_ctx(_Predictor(), cfg), ["prediction-error"])["prediction-error"]
+    assert r["error_px"] == 0 and r["mse"] == 0 and r["true_pose_error_px"] == 0
+    assert (r["n_past"], r["n_future"], r["n_videos"]) == (1, 2, 12)
+    # repeating frame 0, by hand: centroid distances and per-pixel MSE frame by frame
+    x = data.to_float(data.x[:12])
+    d, m = torch.zeros(12, 2), torch.zeros(12, 2)
+    for i in range(12):
+        for k in (1, 2):
+            a, b = x[i, 0], x[i, k]
+            d[i, k - 1] = (centroids(a[None]) - centroids(b[None])).norm()
+            m[i, k - 1] = ((a - b) ** 2).sum() / a.numel()
+    assert r["repeat_last_error_px"] == pytest.approx(d.mean().item(), rel=1e-5)
+    assert r["repeat_last_mse"] == pytest.approx(m.mean().item(), rel=1e-5)
+    assert r["repeat_last_error_px_by_step"] == pytest.approx(d.mean(0).tolist(), abs=1e-4)
+    assert r["repeat_last_error_px"] > 0.5  # the digits do move
+    still = run_metrics(_ctx(_Predictor(still=True), cfg), ["prediction-error"])
+    s = still["prediction-error"]
+    assert s["error_px"] == pytest.approx(r["repeat_last_error_px"], rel=1e-6)
+    assert s["mse"] == pytest.approx(r["repeat_last_mse"], rel=1e-6)
+
+
+def test_prediction_error_refuses_runs_without_the_lstm():
+    cfg = tiny_config("drnet")
+    model, _ = _drnet()
+    with pytest.raises(GenzooError, match="model.lstm=true"):
+        prediction_error(_ctx(model.eval(), cfg))
+
+
 # ----------------------------------------------------------------------------- CLI pictures
 @pytest.mark.parametrize("switches", [(), ("model.skips=true", "model.code_norm=true")])
 def test_train_sample_and_plots_on_video(tmp_path, capsys, switches):
@@ -313,6 +469,32 @@ def test_train_sample_and_plots_on_video(tmp_path, capsys, switches):
     assert (w, h) == (4 * 18 + 2, 3 * 18 + 2)  # (T + 1) x (rows + 1) tiles of 16 px + 2 pad
     assert Image.open(run / "pose-interpolation.png").size == (5 * 18 + 2, 2 * 18 + 2)
     assert "--pose" in run_error(capsys, "plot", "analogy", run, "--pose", 9999)
+    assert "model.lstm=true" in run_error(capsys, "plot", "prediction", run)
+    assert "model.lstm=true" in run_error(capsys, "eval", run, "--metrics", "prediction-error")
+
+
+def test_train_evaluate_and_plot_prediction_with_the_lstm(tmp_path, capsys):
+    import json
+
+    from PIL import Image
+
+    run = tmp_path / "run"
+    sets = [a for k, v in tiny_config_items("drnet") for a in ("--set", f"{k}={v}")]
+    sets += [a for k, v in LSTM.items() for a in ("--set", f"model.{k}={v}")]
+    run_ok(capsys, "train", "drnet", "--out", run, "--steps", 2, "--batch-size", 4, *sets,
+           "--set", "progress=none", "--set", "log_every=1")
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert any("lstm/loss" in r for r in rows)
+    run_ok(capsys, "plot", "prediction", run, "--rows", 2)
+    img = Image.open(run / "prediction.png").convert("RGB")
+    assert img.size == (3 * 18 + 2, 4 * 18 + 2)  # T tiles of 16 px + 2 pad; 2 rows per video
+    assert img.getpixel((2 * 18, 30)) == (255, 0, 0)  # the bar before the predicted column
+    assert img.getpixel((1 * 18, 30)) == (255, 255, 255)  # other padding stays white
+    out = run_ok(capsys, "eval", run, "--metrics", "prediction-error", "--n", 6)
+    assert "repeat_last_error_px" in out
+    doc = json.loads((run / "eval" / "metrics.json").read_text())
+    assert doc["metrics"]["prediction-error"]["n_future"] == 1
+    assert "--rows" in run_error(capsys, "plot", "prediction", run, "--rows", 0)
 
 
 def tiny_config_items(name):

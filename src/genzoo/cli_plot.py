@@ -98,6 +98,11 @@ def add_plot(sub) -> None:
     pi.add_argument("--pose", type=int, default=0,
                     help="test video: from the pose of its first frame to that of its last")
     pi.add_argument("--steps", type=int, default=10, help="images per row")
+    pr = kinds.add_parser("prediction", help="true and predicted future frames of test videos "
+                          "(drnet with model.lstm=true)")
+    pr.add_argument("run")
+    pr.add_argument("--out", help="PNG file (default: RUN/prediction.png)")
+    pr.add_argument("--rows", type=int, default=4, help="test videos (two rows each)")
 
 
 def check_png_out(path: str) -> None:
@@ -238,9 +243,9 @@ def cmd_plot(args) -> None:
         out = args.out or str(Path(args.runs[0]) / "features.png")
         check_png_out(out)
         feature_picture(args.runs, out, n=args.n, method=args.method, seed=args.seed)
-    elif args.figure in ("analogy", "pose-interpolation"):
+    elif args.figure in ("analogy", "pose-interpolation", "prediction"):
         from genzoo.data import load_dataset
-        from genzoo.viz.analogy import analogy_grid, pose_interpolation
+        from genzoo.viz.analogy import analogy_grid, pose_interpolation, prediction_grid
 
         out = args.out or str(Path(args.run) / f"{args.figure}.png")
         check_png_out(out)
@@ -253,6 +258,8 @@ def cmd_plot(args) -> None:
         data = load_dataset(cfg.data, "test")
         if args.figure == "analogy":
             analogy_grid(model, data, out, rows=args.rows, pose=args.pose)
+        elif args.figure == "prediction":
+            prediction_grid(model, data, out, rows=args.rows)
         else:
             pose_interpolation(model, data, out, rows=args.rows, pose=args.pose,
                                steps=args.steps)

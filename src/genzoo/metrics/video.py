@@ -19,6 +19,16 @@ j's trajectory (`VideoData.render_digits`).
                       frame and of the ground-truth frame, averaged over frames and videos;
                       beside it the error of the content frame itself (a model that ignores
                       pose), for scale.
+
+One metric for DrNet's future-frame prediction (sec. 3.2; runs with model.lstm=true), on any
+`moving-digits` test videos:
+
+    prediction-error  observe the first n_past frames of each test video (model.n_past), predict
+                      the remaining T - n_past; the centroid distance (px, as pose-error) and the
+                      per-pixel MSE of every predicted frame against the true one, averaged and per
+                      step ahead. For scale: repeating the last observed frame, and decoding the
+                      true future poses (Ep of the true frames) with the same content code, the
+                      best the decoder can do with a perfect predictor.
 """
 
 from __future__ import annotations
@@ -169,3 +179,51 @@ def pose_error(ctx: EvalContext) -> dict:
             "n_videos": len(a["gen"]), "frames": t,
             "protocol": "intensity centroid of each generated frame vs the ground-truth frame "
                         "(content digit rendered on the pose video's path)"}
+
+
+def _frame_errors(frames: torch.Tensor, truth: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Centroid distance (px) and per-pixel MSE of every frame (N, T, C, H, W): both (N, T)."""
+    n, t = truth.shape[:2]
+    dist = (centroids(frames.flatten(0, 1)) - centroids(truth.flatten(0, 1))).norm(dim=1)
+    mse = (frames - truth).pow(2).flatten(2).mean(2)  # (N, T)
+    return dist.view(n, t), mse
+
+
+@register_metric("prediction-error", "future frames of a drnet run with the pose LSTM against "
+                 "the true ones (centroid px, MSE), beside repeating the last observed frame")
+def prediction_error(ctx: EvalContext) -> dict:
+    model = ctx.model
+    if model is None or not getattr(getattr(model, "cfg", None), "lstm", False):
+        raise GenzooError("prediction-error needs a drnet run trained with the pose LSTM "
+                          "(--set model.lstm=true); this run has none")
+    data = load_dataset(ctx.data_cfg, "test")
+    if data.spec.kind != "video":
+        raise GenzooError("prediction-error measures videos (moving-digits)")
+    n_past = model.cfg.n_past
+    t = data.spec.shape[0]
+    n = len(data) if ctx.n is None else min(ctx.n, len(data))
+    real = data.to_float(data.x[:n]).cpu()  # (n, T, C, S, S)
+    truth = real[:, n_past:]  # (n, F, C, S, S): F = T - n_past frames to predict
+    pred, oracle = [], []
+    with torch.no_grad():
+        for s in range(0, n, ctx.batch_size):
+            v = real[s:s + ctx.batch_size].to(ctx.device)
+            pred.append(model.predict(v, n_past, t - n_past)[0].float().cpu())
+            h_c, skips = model.encode_content(v[:, n_past - 1])  # the content predict uses
+            true_poses = model.pose_sequence(v[:, n_past:])  # (b, F, Dp)
+            oracle.append(model.decode_sequence(h_c, true_poses, skips).float().cpu())
+    last = real[:, n_past - 1:n_past].expand_as(truth)  # the last observed frame, held still
+    out = {}
+    for name, frames in (("", torch.cat(pred)), ("repeat_last_", last),
+                         ("true_pose_", torch.cat(oracle))):
+        dist, mse = _frame_errors(frames, truth)
+        out[f"{name}error_px"] = float(dist.mean())
+        out[f"{name}mse"] = float(mse.mean())
+        out[f"{name}error_px_by_step"] = [round(float(d), 4) for d in dist.mean(0)]
+    return {**out, "n_past": n_past, "n_future": t - n_past, "n_videos": n,
+            "frame_size": truth.shape[-1],
+            "protocol": "the first n_past frames of each test video observed, the rest predicted "
+                        "by the pose LSTM fed its own predictions; intensity-centroid distance "
+                        "and per-pixel MSE ([-1, 1] scale) against the true frames; repeat_last: "
+                        "the last observed frame held still; true_pose: the true future frames' "
+                        "encoded poses decoded with the same content code"}

@@ -24,8 +24,13 @@ from another video of the batch (label 0), on detached pose vectors.
 content code of one training video with the pose sequence of another, both taken from a small
 bank of codes the model keeps from its recent training batches. `analogy(content_frames,
 pose_video)` does the same for given data; `genzoo plot analogy` and the metrics
-`analogy-accuracy` and `pose-error` use it on test videos. The paper's LSTM on pose vectors
-for future-frame prediction is not implemented.
+`analogy-accuracy` and `pose-error` use it on test videos.
+
+Future frames (the paper's sec. 3.2), with `lstm: true`: a third phase trains an LSTM that
+predicts the next pose vector from the content code of the last observed frame and the current
+pose vector, on codes of the (unchanged) encoders; `predict(video, n_past, n_future)` observes
+n_past frames, then feeds its own predictions back and decodes every predicted pose with that
+content code. The metric `prediction-error` and `genzoo plot prediction` use it.
 
 Two switches, off by default (docs/disentangling-video.md has their measurements): `skips`
 (the content frame's encoder maps into the decoder) and `code_norm` (batch norm on the codes).
@@ -34,6 +39,7 @@ Two switches, off by default (docs/disentangling-video.md has their measurements
 from __future__ import annotations
 
 import math
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
@@ -66,9 +72,16 @@ class DrNetConfig:
     # decoder's batch norm scales it back up) instead of making it the same across frames;
     # false: the first measured run
     code_norm: bool = False
+    # future-frame prediction (arXiv 1705.10915 sec. 3.2): an LSTM on pose vectors, trained in a
+    # phase of its own on codes of the encoders, which it does not change; false: no predictor
+    lstm: bool = False
+    lstm_hidden: int = 256  # units per LSTM layer (the paper: 256)
+    lstm_layers: int = 2  # stacked LSTM layers (the paper: 2)
+    n_past: int = 5  # frames observed before predicting (the paper's MNIST setting: 5)
 
     def check(self) -> None:
-        for k in ("content_dim", "pose_dim", "channels", "scene_hidden", "bank"):
+        for k in ("content_dim", "pose_dim", "channels", "scene_hidden", "bank", "lstm_hidden",
+                  "lstm_layers", "n_past"):
             if getattr(self, k) < 1:
                 raise GenzooError(f"model.{k}={getattr(self, k)} must be at least 1")
         if self.sim_weight < 0 or self.adv_weight < 0:
@@ -162,6 +175,25 @@ class SceneDiscriminator(nn.Module):
         return self.net(torch.cat([a, b], 1)).squeeze(1)  # (B,)
 
 
+class PosePredictor(nn.Module):
+    """[h_c, h_p^t] -> h_p^(t+1) (arXiv 1705.10915 sec. 3.2): a linear embedding, stacked LSTM
+    layers and a linear read-out with the tanh of the pose encoder's output, so that predictions
+    live where pose vectors do."""
+
+    def __init__(self, content_dim: int, pose_dim: int, hidden: int, layers: int):
+        super().__init__()
+        self.embed = nn.Linear(content_dim + pose_dim, hidden)
+        self.lstm = nn.LSTM(hidden, hidden, layers, batch_first=True)
+        self.out = nn.Linear(hidden, pose_dim)
+
+    def forward(self, h_c: torch.Tensor, h_p: torch.Tensor, state=None):
+        """Content code (B, Dc) and poses (B, L, Dp) -> the next pose after each (B, L, Dp),
+        and the LSTM state after the last, to continue from."""
+        x = torch.cat([h_c[:, None].expand(-1, h_p.shape[1], -1), h_p], 2)  # (B, L, Dc + Dp)
+        y, state = self.lstm(self.embed(x), state)  # (B, L, hidden)
+        return torch.tanh(self.out(y)), state
+
+
 # ----------------------------------------------------------------------------- the model
 @register_model("drnet")
 class DrNet(GenerativeModel):
@@ -188,10 +220,30 @@ class DrNet(GenerativeModel):
         self.register_buffer("bank_filled", torch.zeros((), dtype=torch.long))
         if cfg.skips:  # the skip maps are recomputed from the content frames: (K, C, H, W)
             self.register_buffer("bank_frames", torch.zeros(cfg.bank, c, h, w))
+        if cfg.lstm:  # only then: runs without it keep their parameters and checkpoints
+            if cfg.n_past >= t:
+                raise GenzooError(f"model.n_past={cfg.n_past} leaves no frame to predict in "
+                                  f"videos of {t} frames; it must be 1..{t - 1}")
+            self.predictor = PosePredictor(cfg.content_dim, cfg.pose_dim, cfg.lstm_hidden,
+                                           cfg.lstm_layers)
 
     @property
     def phases(self) -> tuple[Phase, ...]:
-        return (Phase("scene", ("scene",)), Phase("main", ("content", "pose", "decoder")))
+        base = (Phase("scene", ("scene",)), Phase("main", ("content", "pose", "decoder")))
+        return base + ((Phase("lstm", ("predictor",)),) if self.cfg.lstm else ())
+
+    @contextmanager
+    def _encoders_in_eval(self):
+        """Both encoders in eval mode inside: passes that train nothing of theirs must not move
+        their batch-norm running statistics (which eval mode uses)."""
+        was = self.content.training, self.pose.training
+        self.content.eval()
+        self.pose.eval()
+        try:
+            yield
+        finally:
+            self.content.train(was[0])
+            self.pose.train(was[1])
 
     # --- codes ----------------------------------------------------------------------------
     def encode_content(self, frames: torch.Tensor) -> tuple[torch.Tensor, list | None]:
@@ -231,6 +283,32 @@ class DrNet(GenerativeModel):
         h_c, skips = self.encode_content(content_frames)
         return self.decode_sequence(h_c, self.pose_sequence(pose_video), skips)
 
+    @torch.no_grad()
+    def predict(self, video: torch.Tensor, n_past: int | None = None,
+                n_future: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Observe the first n_past frames of `video` (B, T', C, H, W), then predict n_future
+        more (arXiv 1705.10915 sec. 3.2): -> frames (B, n_future, C, H, W) and their pose
+        vectors (B, n_future, Dp). The LSTM reads the observed poses, then its own predictions;
+        every predicted pose is decoded with the content of the last observed frame.
+        Defaults: model.n_past, and the rest of a training video's length."""
+        if not self.cfg.lstm:
+            raise GenzooError("this drnet was trained without the pose LSTM (model.lstm=false), "
+                              "so it cannot predict frames; train with --set model.lstm=true")
+        n_past = self.cfg.n_past if n_past is None else n_past
+        n_future = self.spec.shape[0] - n_past if n_future is None else n_future
+        assert video.dim() == 5, f"expected videos (B, T, C, H, W), got {tuple(video.shape)}"
+        if not 1 <= n_past <= video.shape[1] or n_future < 1:
+            raise GenzooError(f"predict needs 1 <= n_past <= {video.shape[1]} observed frames "
+                              f"and n_future >= 1, not n_past={n_past}, n_future={n_future}")
+        h_c, skips = self.encode_content(video[:, n_past - 1])  # (B, Dc): last observed frame
+        nxt, state = self.predictor(h_c, self.pose_sequence(video[:, :n_past]))  # (B, n_past, Dp)
+        poses = [nxt[:, -1]]  # the pose after the last observed frame
+        for _ in range(n_future - 1):  # its own predictions fed back
+            nxt, state = self.predictor(h_c, poses[-1][:, None], state)  # (B, 1, Dp)
+            poses.append(nxt[:, 0])
+        h_p = torch.stack(poses, 1)  # (B, n_future, Dp)
+        return self.decode_sequence(h_c, h_p, skips), h_p
+
     # --- training ---------------------------------------------------------------------------
     @staticmethod
     def _frames(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
@@ -252,6 +330,8 @@ class DrNet(GenerativeModel):
                           + F.binary_cross_entropy_with_logits(other, torch.zeros_like(other)))
             acc = 0.5 * ((same > 0).float().mean() + (other < 0).float().mean())
             return {"loss": loss, "bce": loss.detach(), "acc": acc.detach()}
+        if phase == "lstm":
+            return self._lstm_loss(x)
         c1, c2, p, q = self._random_times(x, 4)
         x_c1 = self._frames(x, c1)
         (h_c1, skips), h_c2 = self.encode_content(x_c1), self.content(self._frames(x, c2))
@@ -266,6 +346,18 @@ class DrNet(GenerativeModel):
         loss = recon + self.cfg.sim_weight * sim + self.cfg.adv_weight * adv
         return {"loss": loss, "recon": recon.detach(), "sim": sim.detach(), "adv": adv.detach()}
 
+    def _lstm_loss(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Teacher forcing on the whole training video: from [h_c, h_p^t] predict h_p^(t+1) for
+        t = 0..T-2, squared error against the encoded h_p^(t+1) (arXiv 1705.10915 sec. 3.2).
+        h_c is the content of frame n_past - 1, the last one `predict` observes."""
+        with torch.no_grad(), self._encoders_in_eval():  # codes only: the encoders stay fixed
+            h_c = self.content(x[:, self.cfg.n_past - 1])  # (B, Dc)
+            h_p = self.pose_sequence(x)  # (B, T, Dp)
+        pred, _ = self.predictor(h_c, h_p[:, :-1])  # (B, T-1, Dp)
+        loss = F.mse_loss(pred, h_p[:, 1:])
+        still = F.mse_loss(h_p[:, :-1], h_p[:, 1:])  # predicting "no motion", for scale
+        return {"loss": loss, "mse": loss.detach(), "still_mse": still}
+
     @torch.no_grad()
     def _remember(self, h_c: torch.Tensor, x_c: torch.Tensor, x: torch.Tensor,
                   per_step: int = 4) -> None:
@@ -277,12 +369,8 @@ class DrNet(GenerativeModel):
         self.bank_content[idx] = h_c[:m]
         if self.cfg.skips:
             self.bank_frames[idx] = x_c[:m]
-        was = self.pose.training  # eval mode: these few, correlated frames must not move the
-        self.pose.eval()  # pose encoder's batch-norm running statistics (eval mode uses them)
-        try:
-            self.bank_pose[idx] = self.pose_sequence(x[:m])
-        finally:
-            self.pose.train(was)
+        with self._encoders_in_eval():  # these few, correlated frames must not move the pose
+            self.bank_pose[idx] = self.pose_sequence(x[:m])  # encoder's running statistics
         self.bank_filled += m
 
     @torch.no_grad()

@@ -6,6 +6,10 @@
                        poses
     pose-interpolation each row holds one content frame; the columns decode it with pose vectors
                        linearly interpolated between the first and last frame of a pose video
+    prediction         future frames (DrNet with its pose LSTM, arXiv 1705.10915 sec. 3.2): for
+                       each test video a row of its true frames and below it the predicted ones,
+                       blank under the observed frames; a red bar separates observed from
+                       predicted columns
 """
 
 from __future__ import annotations
@@ -69,4 +73,26 @@ def pose_interpolation(model, data, out: str | Path, *, rows: int = 6, pose: int
     tiles = torch.cat([content[:, None], gen], 1).flatten(0, 1)  # (R * (steps + 1), C, H, W)
     out = Path(out)
     save_image(image_grid(tiles.cpu(), nrow=steps + 1), out)
+    return out
+
+
+@torch.no_grad()
+def prediction_grid(model, data, out: str | Path, *, rows: int = 4, pad: int = 2) -> Path:
+    """Write 2 * rows x T tiles: for each of the first `rows` test videos its true frames, then
+    the model's prediction of frames n_past.. from the first n_past."""
+    if not getattr(getattr(model, "cfg", None), "lstm", False) or not hasattr(model, "predict"):
+        raise GenzooError("plot prediction needs a drnet run trained with the pose LSTM "
+                          "(--set model.lstm=true); this run has none")
+    n_past, t = model.cfg.n_past, data.spec.shape[0]
+    video = data.to_float(data.x[:rows]).to(model.device)  # (R, T, C, H, W)
+    pred = model.predict(video, n_past, t - n_past)[0]  # (R, T - n_past, C, H, W)
+    blank = torch.zeros_like(video[:, :n_past])  # mid grey: nothing predicted there
+    below = torch.cat([blank, pred], 1)  # (R, T, C, H, W)
+    tiles = torch.stack([video, below], 1).flatten(0, 2)  # (R * 2 * T, C, H, W)
+    grid = image_grid(tiles.cpu(), nrow=t, pad=pad)  # (3, H', W') in [0, 1]
+    if grid.shape[0] == 3:  # the padding column before the first predicted frame, in red
+        x0 = n_past * (video.shape[-1] + pad)
+        grid[:, :, x0:x0 + pad] = torch.tensor([1.0, 0.0, 0.0])[:, None, None]
+    out = Path(out)
+    save_image(grid, out)
     return out
