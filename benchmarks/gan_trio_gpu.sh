@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# The GPU half of the ProGAN/StyleGAN comparison (docs/progan.md): DCGAN, ProGAN (all pieces
+# on) and StyleGAN at 64x64 on mnist5k with the same steps, batch and seed, on a CUDA GPU:
+# domain FID/KID, precision/recall, SWD, MS-SSIM and images/s, with the card named in
+# $OUT/card.txt. Run from the repository root; about 10 minutes on an H100 at the defaults.
+#   bash benchmarks/gan_trio_gpu.sh                 # STEPS=2400 SEEDS=0 by default
+#   STEPS=6000 SEEDS=0,1 bash benchmarks/gan_trio_gpu.sh
+set -uo pipefail
+. benchmarks/_gpu_env.sh
+STEPS=${STEPS:-2400}
+SEEDS=${SEEDS:-0}
+DEVICE=${DEVICE:-cuda}  # DEVICE=cpu STEPS=4 CLF_STEPS=20 N=100: a smoke run of this script on CPU
+CLF_STEPS=${CLF_STEPS:-2000}
+N=${N:-2000}  # samples per evaluation
+export GENZOO_CACHE="$OUT/cache"
+# the domain classifier whose features give the domain FID (as on CPU, at the data's own size)
+python3 -m genzoo train classifier --data mnist5k --out "$OUT/clf-mnist5k" \
+  --steps "$CLF_STEPS" | tail -1   # on the CPU cores: the classifier trains on CPU
+# 64x64: five levels (4 .. 64); wider than the CPU presets since the GPU has room for it
+python3 -m genzoo compare \
+  dcgan \
+  progan:model.channels=256,128,64,32,16 \
+  stylegan:model.channels=256,128,64,32,16 \
+  --data mnist5k --set image_size=64 --set resize=bilinear --set batch_size=32 \
+  --set device="$DEVICE" --set progress=none --steps "$STEPS" --seeds "$SEEDS" \
+  --metrics fid,kid,pr,swd,msssim --n "$N" --out "$OUT/trio64" 2>&1 | tail -20
+for r in "$OUT"/trio64/runs/*/seed-*; do
+  echo "$r $(grep -o '"images_per_s": [0-9.]*' "$r/metrics.jsonl" | tail -1)"
+done | tee "$OUT/images_per_s.txt"
