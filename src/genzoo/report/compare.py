@@ -242,11 +242,15 @@ def _write_grids(rows: list[dict], pics: list[torch.Tensor | None], path: Path) 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, len(rows), figsize=(3 * len(rows), 3.4), dpi=120, squeeze=False)
-    for ax, row, pic in zip(axes[0], rows, pics):
+    # lines broken after commas (or underscores: labels of --runs are directory names)
+    titles = [textwrap.fill(re.sub(r"([,_])", r"\1 ", row["label"]), 30).replace(", ", ",")
+              .replace("_ ", "_") for row in rows]
+    lines = max(t.count("\n") + 1 for t in titles)  # room above the pictures for every line
+    fig, axes = plt.subplots(1, len(rows), figsize=(3 * len(rows), 3.0 + 0.3 * lines), dpi=120,
+                             squeeze=False)
+    for ax, title, row, pic in zip(axes[0], titles, rows, pics):
         ax.axis("off")
-        title = textwrap.fill(row["label"].replace(",", ", "), 30).replace(", ", ",")
-        ax.set_title(title, fontsize=8)  # lines broken after commas
+        ax.set_title(title, fontsize=8)
         if pic is None:
             ax.text(0.5, 0.5, textwrap.fill(row["picture_note"], 25), ha="center", va="center")
         else:
