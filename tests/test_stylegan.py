@@ -91,6 +91,31 @@ def test_noise_only_in_chosen_layers():
     assert noise[6].shape == (2, 1, 32, 32)
 
 
+def test_noise_lr_mul_scales_the_noise_strength_and_its_adam_step():
+    """B = stored x noise_lr_mul at run time: the image equals a model whose B is that product,
+    and one Adam step from B = 0 moves the effective B by lr x noise_lr_mul (Adam's first step
+    is lr times the gradient's sign)."""
+    slow = _model(noise_lr_mul=0.05)
+    plain = _model()  # the same seed: the same weights and stored B
+    with torch.no_grad():
+        for a, b in zip(slow.generator.synthesis.layers, plain.generator.synthesis.layers):
+            b.noise_scale.copy_(a.noise_scale * 0.05)
+    ws = slow.generator.mapping(torch.randn(3, 8))[:, None].expand(-1, 8, -1)
+    noise = slow.noise_inputs(3, generator=torch.Generator().manual_seed(1))
+    assert torch.allclose(slow.synthesize(ws, noise), plain.synthesize(ws, noise), atol=1e-6)
+    assert not torch.allclose(slow.synthesize(ws, noise), slow.synthesize(ws, None), atol=1e-3)
+
+    layer = slow.generator.synthesis.layers[3]
+    with torch.no_grad():
+        layer.noise_scale.zero_()
+    opt = torch.optim.Adam([layer.noise_scale], lr=0.1, betas=(0.0, 0.99))
+    slow.synthesize(ws, noise).square().sum().backward()
+    assert (layer.noise_scale.grad != 0).all()
+    opt.step()
+    effective = layer.noise_scale.detach() * layer.noise_lr_mul
+    assert torch.allclose(effective.abs(), torch.full_like(effective, 0.1 * 0.05), rtol=1e-3)
+
+
 def test_style_mixing_honours_the_crossover_layer():
     m = _model(noise=False)
     w1, w2 = m.generator.mapping(torch.randn(2, 8)), m.generator.mapping(torch.randn(2, 8))

@@ -47,6 +47,10 @@ class StyleGANConfig:
     mapping_lr_mul: float = 0.01  # the mapping network learns 100x slower (paper, app. C)
     channels: tuple[int, ...] = (64, 32, 16, 8)  # feature maps at 4x4, 8x8, ... (last repeats)
     noise: bool = True  # per-layer noise inputs with learned per-channel scales (B)
+    # B is stored divided by this and multiplied back at run time, so Adam moves it lr x this
+    # per step: 0.05 at lr 0.02 gives B the paper's rate of 0.001 (B has no He constant, so a
+    # rate raised for the equalized weights raises B's as well); 1: B learns at lr
+    noise_lr_mul: float = 1.0
     style_mixing: float = 0.9  # probability that a training batch mixes two w's (paper: 0.9)
     w_avg_decay: float = 0.995  # EMA decay of w_avg, the truncation trick's centre
     truncation_psi: float = 1.0  # sample(): w -> w_avg + psi (w - w_avg); 1 = off
@@ -69,8 +73,9 @@ class StyleGANConfig:
             raise GenzooError("nz, w_dim, mapping_layers, mbstd_group and channels must be >= 1")
         if not 0 <= self.style_mixing <= 1 or not 0 <= self.w_avg_decay < 1:
             raise GenzooError("style_mixing must be in [0, 1] and w_avg_decay in [0, 1)")
-        if self.mapping_lr_mul <= 0 or self.fade_kimg <= 0 or self.stab_kimg <= 0:
-            raise GenzooError("mapping_lr_mul, fade_kimg and stab_kimg must be positive")
+        if min(self.mapping_lr_mul, self.noise_lr_mul, self.fade_kimg, self.stab_kimg) <= 0:
+            raise GenzooError("mapping_lr_mul, noise_lr_mul, fade_kimg and stab_kimg must be "
+                              "positive")
         if self.truncation_cutoff < 0 or min(self.gp_weight, self.drift) < 0:
             raise GenzooError("truncation_cutoff, gp_weight and drift must be >= 0")
         if self.batch_sizes and min(self.batch_sizes) < 1:
@@ -130,11 +135,13 @@ class StyleLayer(nn.Module):
     """[upsample] -> conv 3x3 -> + B * noise -> LeakyReLU(0.2) -> AdaIN(w); the 4x4 input layer
     skips the conv (the constant is its input)."""
 
-    def __init__(self, cin: int, cout: int, w_dim: int, *, conv: bool, up: bool, eq: bool):
+    def __init__(self, cin: int, cout: int, w_dim: int, *, conv: bool, up: bool, eq: bool,
+                 noise_lr_mul: float = 1.0):
         super().__init__()
         self.conv = EqualizedConv2d(cin, cout, 3, equalized=eq) if conv else None
         self.up = up
-        self.noise_scale = nn.Parameter(torch.zeros(cout))  # B: per-channel, starts at 0
+        self.noise_scale = nn.Parameter(torch.zeros(cout))  # B / noise_lr_mul; starts at 0
+        self.noise_lr_mul = noise_lr_mul
         self.adain = AdaIN(cout, w_dim, eq)
 
     def forward(self, x: torch.Tensor, w: torch.Tensor, noise: torch.Tensor | None
@@ -144,7 +151,7 @@ class StyleLayer(nn.Module):
         if self.conv is not None:
             x = self.conv(x)
         if noise is not None:  # (B, 1, H, W) single-channel noise, scaled per channel
-            x = x + self.noise_scale.view(1, -1, 1, 1) * noise
+            x = x + (self.noise_scale * self.noise_lr_mul).view(1, -1, 1, 1) * noise
         return self.adain(F.leaky_relu(x, 0.2), w)
 
 
@@ -152,14 +159,15 @@ class Synthesis(nn.Module):
     """(B, n_layers, w_dim) styles -> (B, C, 4 * 2^level, same), with ProGAN's fade-in."""
 
     def __init__(self, chans: list[int], w_dim: int, out_ch: int, levels: int, *, eq: bool,
-                 progressive: bool):
+                 progressive: bool, noise_lr_mul: float = 1.0):
         super().__init__()
         self.const = nn.Parameter(torch.ones(1, chans[0], 4, 4))  # learned constant input
-        layers = [StyleLayer(chans[0], chans[0], w_dim, conv=False, up=False, eq=eq),
-                  StyleLayer(chans[0], chans[0], w_dim, conv=True, up=False, eq=eq)]
+        kw = {"w_dim": w_dim, "eq": eq, "noise_lr_mul": noise_lr_mul}
+        layers = [StyleLayer(chans[0], chans[0], conv=False, up=False, **kw),
+                  StyleLayer(chans[0], chans[0], conv=True, up=False, **kw)]
         for i in range(1, levels + 1):
-            layers += [StyleLayer(chans[i - 1], chans[i], w_dim, conv=True, up=True, eq=eq),
-                       StyleLayer(chans[i], chans[i], w_dim, conv=True, up=False, eq=eq)]
+            layers += [StyleLayer(chans[i - 1], chans[i], conv=True, up=True, **kw),
+                       StyleLayer(chans[i], chans[i], conv=True, up=False, **kw)]
         self.layers = nn.ModuleList(layers)
         keep = range(levels + 1) if progressive else [levels]
         self.to_rgb = nn.ModuleDict({str(i): EqualizedConv2d(chans[i], out_ch, 1, gain=1.0,
@@ -193,7 +201,7 @@ class StyleGenerator(nn.Module):
         self.mapping = MappingNetwork(cfg.nz, cfg.w_dim, cfg.mapping_layers,
                                       cfg.mapping_lr_mul, eq)
         self.synthesis = Synthesis(chans, cfg.w_dim, out_ch, levels, eq=eq,
-                                   progressive=cfg.progressive)
+                                   progressive=cfg.progressive, noise_lr_mul=cfg.noise_lr_mul)
         self.register_buffer("w_avg", torch.zeros(cfg.w_dim))
         self.n_layers = len(self.synthesis.layers)
 
