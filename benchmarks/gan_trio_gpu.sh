@@ -24,6 +24,4 @@ python3 -m genzoo compare \
   --data mnist5k --set image_size=64 --set resize=bilinear --set batch_size=32 \
   --set device="$DEVICE" --set progress=none --steps "$STEPS" --seeds "$SEEDS" \
   --metrics fid,kid,pr,swd,msssim --n "$N" --out "$OUT/trio64" 2>&1 | tail -20
-for r in "$OUT"/trio64/runs/*/seed-*; do
-  echo "$r $(grep -o '"images_per_s": [0-9.]*' "$r/metrics.jsonl" | tail -1)"
-done | tee "$OUT/images_per_s.txt"
+# the table, images/s included: $OUT/trio64/compare.md (per seed: compare.json)

@@ -193,7 +193,7 @@ def _frame_errors(frames: torch.Tensor, truth: torch.Tensor) -> tuple[torch.Tens
                  "the true ones (centroid px, MSE), beside repeating the last observed frame")
 def prediction_error(ctx: EvalContext) -> dict:
     model = ctx.model
-    if model is None or not getattr(getattr(model, "cfg", None), "lstm", False):
+    if not callable(getattr(model, "predict", None)):  # a drnet without the LSTM: predict refuses
         raise GenzooError("prediction-error needs a drnet run trained with the pose LSTM "
                           "(--set model.lstm=true); this run has none")
     data = load_dataset(ctx.data_cfg, "test")
