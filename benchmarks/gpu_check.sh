@@ -4,7 +4,7 @@
 # Python dependencies can be given as wheels in .whl/ (installed to /tmp/site).
 set -uo pipefail
 . benchmarks/_gpu_env.sh
-python3 -m pytest -q -p no:cacheprovider tests/test_gpu.py tests/test_contract.py 2>&1 | tail -5
+python3 -m pytest -q -p no:cacheprovider tests/test_gpu.py 2>&1 | tail -15
 for dev in cuda cpu; do
   for model in vae dcgan; do
     steps=300; [ "$dev" = cpu ] && steps=60

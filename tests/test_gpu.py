@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+
 import pytest
 import torch
 from conftest import tiny_config
@@ -14,17 +16,18 @@ from genzoo.train.rundir import load_run
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 
 
-@pytest.mark.parametrize("name", ["vae", "gan"])
+@pytest.mark.parametrize("name", ["vae", "gan", "progan", "stylegan"])
 def test_cuda_train_then_sample_on_cpu(name, tmp_path):
     run = tmp_path / "r"
-    res = train(tiny_config(name, steps=6, device="cuda", ema_decay=0.9), run)
+    ema = 0.0 if name == "vae" else 0.9  # EMA is for generators
+    res = train(tiny_config(name, steps=6, device="cuda", ema_decay=ema), run)
     assert res["step"] == 6
     model, _, _ = load_run(run, device="cpu")  # a GPU run's checkpoint loads on the CPU
     x = model.sample(4, generator=torch.Generator().manual_seed(0))
     assert x.device.type == "cpu" and torch.isfinite(x).all()
 
 
-@pytest.mark.parametrize("name", ["vae", "gan"])
+@pytest.mark.parametrize("name", ["vae", "gan", "progan", "stylegan"])
 def test_cuda_resume_matches(name, tmp_path):
     kw = dict(device="cuda", deterministic=True, checkpoint_every=3)
     train(tiny_config(name, steps=6, **kw), tmp_path / "full")
@@ -34,3 +37,24 @@ def test_cuda_resume_matches(name, tmp_path):
     b = read_safetensors(latest_checkpoint(tmp_path / "part") / "model.safetensors")[0]
     for k in a:
         torch.testing.assert_close(a[k], b[k], rtol=1e-5, atol=1e-6, msg=k)
+
+
+def test_cuda_progan_resume_across_a_growth_boundary(tmp_path):
+    from genzoo.config import apply_overrides
+
+    def grow(steps):  # digits 8x8: 4x4 for 3 steps, fade in 8x8 over steps 3-5, then stabilise
+        cfg = tiny_config("progan", steps=steps, device="cuda", deterministic=True,
+                          checkpoint_every=4, ema_decay=0.9)
+        apply_overrides(cfg, [("model.progressive", "true"), ("model.fade_kimg", "0.048"),
+                              ("model.stab_kimg", "0.048")])
+        return cfg
+
+    train(grow(8), tmp_path / "full")
+    train(grow(5), tmp_path / "part")  # stopped mid-fade; resumed from the step-4 checkpoint
+    shutil.rmtree(tmp_path / "part" / "checkpoints" / "step-000005")
+    train(grow(8), tmp_path / "part", resume=True)
+    for name in ("model.safetensors", "ema.safetensors"):
+        a = read_safetensors(latest_checkpoint(tmp_path / "full") / name)[0]
+        b = read_safetensors(latest_checkpoint(tmp_path / "part") / name)[0]
+        for k in a:
+            torch.testing.assert_close(a[k], b[k], rtol=1e-5, atol=1e-6, msg=f"{name}: {k}")

@@ -56,7 +56,7 @@ class EvalContext:
             else:
                 if self.model is None:
                     raise GenzooError("no model and no samples to evaluate")
-                g = torch.Generator(device=self.device).manual_seed(self.seed)
+                g = torch.Generator().manual_seed(self.seed)  # CPU noise: same on every device
                 parts = []
                 with torch.no_grad():
                     for i in range(0, self.n_fake, self.batch_size):

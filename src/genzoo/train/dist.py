@@ -78,7 +78,9 @@ class DistContext:
         """Average same-shaped scalar tensors over ranks, in place (one all-reduce)."""
         if not self.enabled or not tensors:
             return
-        flat = torch.stack([t.detach().float().reshape(()) for t in tensors])
+        # one device for the stack: a model may log CPU scalars beside its GPU losses
+        dev = next((t.device for t in tensors if t.device.type != "cpu"), tensors[0].device)
+        flat = torch.stack([t.detach().to(dev, torch.float32).reshape(()) for t in tensors])
         dist.all_reduce(flat)
         flat /= self.world_size
         for t, v in zip(tensors, flat):

@@ -107,7 +107,8 @@ def _check_finite(terms: dict[str, torch.Tensor], grads: list[torch.Tensor], ste
                   phase: str, ctx: dist.DistContext) -> None:
     """Loss terms and the gradient norm must be finite: one device sync for both (and, when
     distributed, one all-reduce so that every rank takes the same decision)."""
-    vals = [v.detach().float().reshape(()) for v in terms.values()]
+    dev = terms["loss"].device  # a model may log CPU scalars (a schedule's alpha) beside it
+    vals = [v.detach().to(dev, torch.float32).reshape(()) for v in terms.values()]
     if grads:
         vals.append(torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads))).float())
     ok = torch.isfinite(torch.stack(vals)).all()
@@ -242,6 +243,8 @@ def _train(cfg: RunConfig, out: Path, resume: bool, ctx: dist.DistContext) -> di
     if tc.threads:
         torch.set_num_threads(tc.threads)
     if tc.deterministic:
+        # cuBLAS is deterministic only with a fixed workspace; it reads this before its first call
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
         torch.use_deterministic_algorithms(True)
         torch.backends.cudnn.benchmark = False
 
