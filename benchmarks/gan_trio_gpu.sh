@@ -18,13 +18,11 @@ N=${N:-2000}  # samples per evaluation
 export GENZOO_CACHE="$OUT/cache"
 # the domain classifier whose features give the domain FID (as on CPU, at the data's own size):
 # CLF_DIR=a trained one (e.g. the one behind the CPU tables), else one is trained here on CPU
-if [ -n "${CLF_DIR:-}" ]; then
-  python3 -c "import sys; from genzoo.metrics.features import register_classifier as r
-r('mnist5k', sys.argv[1])" "$CLF_DIR" && echo "domain classifier: $CLF_DIR"
-else
-  python3 -m genzoo train classifier --data mnist5k --out "$OUT/clf-mnist5k" \
-    --steps "$CLF_STEPS" | tail -1
+FEATURES=${CLF_DIR:-$OUT/clf-mnist5k}
+if [ -z "${CLF_DIR:-}" ]; then
+  python3 -m genzoo train classifier --data mnist5k --out "$FEATURES" --steps "$CLF_STEPS" | tail -1
 fi
+echo "domain classifier: $FEATURES"
 # 64x64: five levels (4 .. 64); wider than the CPU presets since the GPU has room for it
 python3 -m genzoo compare \
   dcgan \
@@ -33,5 +31,5 @@ python3 -m genzoo compare \
   stylegan:model.channels=256,128,64,32,16,lr=0.01 \
   --data mnist5k --set image_size=64 --set resize=bilinear --set batch_size=32 \
   --set lr_decay=none --set device="$DEVICE" --set progress=none --steps "$STEPS" --seeds "$SEEDS" \
-  --metrics fid,kid,pr,swd,msssim --n "$N" --out "$OUT/trio64" 2>&1 | tail -20
+  --metrics fid,kid,pr,swd,msssim --n "$N" --features "$FEATURES" --out "$OUT/trio64" 2>&1 | tail -20
 # the table, images/s included: $OUT/trio64/compare.md (per seed: compare.json)

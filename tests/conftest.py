@@ -63,6 +63,15 @@ def tiny_config(model: str, **train) -> RunConfig:
     return cfg
 
 
+def growing_progan_config(steps: int, **train) -> RunConfig:
+    """digits 8x8 grown from 4x4: 4x4 for 3 steps (48 images), 8x8 fading in over steps 3-5,
+    then stabilising; checkpoints every 4 steps and an EMA, for resume tests across growth."""
+    cfg = tiny_config("progan", steps=steps, checkpoint_every=4, ema_decay=0.9, **train)
+    apply_overrides(cfg, [("model.progressive", "true"), ("model.fade_kimg", "0.048"),
+                          ("model.stab_kimg", "0.048")])
+    return cfg
+
+
 @pytest.fixture(autouse=True)
 def _few_threads():
     # the test machine has 2 cores; one thread per test process keeps timings predictable

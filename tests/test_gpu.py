@@ -6,7 +6,7 @@ import shutil
 
 import pytest
 import torch
-from conftest import tiny_config
+from conftest import growing_progan_config, tiny_config
 
 from genzoo.models.base import read_safetensors
 from genzoo.train import train
@@ -40,14 +40,8 @@ def test_cuda_resume_matches(name, tmp_path):
 
 
 def test_cuda_progan_resume_across_a_growth_boundary(tmp_path):
-    from genzoo.config import apply_overrides
-
-    def grow(steps):  # digits 8x8: 4x4 for 3 steps, fade in 8x8 over steps 3-5, then stabilise
-        cfg = tiny_config("progan", steps=steps, device="cuda", deterministic=True,
-                          checkpoint_every=4, ema_decay=0.9)
-        apply_overrides(cfg, [("model.progressive", "true"), ("model.fade_kimg", "0.048"),
-                              ("model.stab_kimg", "0.048")])
-        return cfg
+    def grow(steps):
+        return growing_progan_config(steps, device="cuda", deterministic=True)
 
     train(grow(8), tmp_path / "full")
     train(grow(5), tmp_path / "part")  # stopped mid-fade; resumed from the step-4 checkpoint

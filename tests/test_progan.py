@@ -8,7 +8,7 @@ import shutil
 
 import pytest
 import torch
-from conftest import check_phase_gradients, tiny_config
+from conftest import check_phase_gradients, growing_progan_config, tiny_config
 
 from genzoo.data import load_dataset
 from genzoo.data.base import DataSpec
@@ -218,27 +218,17 @@ def test_bad_sizes_are_refused():
 
 # ----------------------------------------------------------------------------- exact resume
 
-def _grow(steps, **kw):
-    # digits 8x8: 4x4 for 3 steps (48 images), fade 8x8 over steps 3-5, then stabilise
-    cfg = tiny_config("progan", steps=steps, checkpoint_every=4, ema_decay=0.9, **kw)
-    from genzoo.config import apply_overrides
-
-    apply_overrides(cfg, [("model.progressive", "true"), ("model.fade_kimg", "0.048"),
-                          ("model.stab_kimg", "0.048")])
-    return cfg
-
-
 def test_exact_resume_across_a_growth_boundary(tmp_path):
     full, part = tmp_path / "full", tmp_path / "part"
-    train(_grow(8), full)
+    train(growing_progan_config(8), full)
     rows = [json.loads(r) for r in (full / "metrics.jsonl").read_text().splitlines()]
     # rows average steps (0, 1), (2, 3), ...: 4x4 until step 2, 8x8 from step 3 (fading to 5)
     assert [r["D/res"] for r in rows] == [4.0, 6.0, 8.0, 8.0]
     assert [r["D/alpha"] for r in rows] == pytest.approx([1.0, 0.5, 0.5, 1.0])
     # interrupted after step 5, mid-fade; only the step-4 checkpoint survived
-    train(_grow(5), part)
+    train(growing_progan_config(5), part)
     shutil.rmtree(part / "checkpoints" / "step-000005")
-    train(_grow(8), part, resume=True)
+    train(growing_progan_config(8), part, resume=True)
     for name in ("model.safetensors", "ema.safetensors"):
         a = read_safetensors(latest_checkpoint(full) / name)[0]
         b = read_safetensors(latest_checkpoint(part) / name)[0]
