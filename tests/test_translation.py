@@ -149,6 +149,61 @@ def test_cyclegan_generator_loss_is_the_papers_sum():
     assert terms["cycle"].item() == pytest.approx(cyc)  # the logged terms stay unweighted
 
 
+def test_invariance_terms_equal_hand_computed_values():
+    """invariance_b=invert adds lambda_inv |F(-b) - F(b)|; with F(b) = b + 0.1 that is
+    |-2 b| = mean(2, 0) = 1.0; invariance_a=invert adds |G(-a) - G(a)| = |a| = mean(0.4, 0.2) =
+    0.3; channel-roll on b = (1, 0) -> (0, 1): |roll(b) - b| = 1.0. An F that ignores the change
+    (|b|) scores 0, and the term reaches both translations' parameters."""
+    cfg = tiny_config("cyclegan")
+    data = load_dataset(cfg.data, "train")
+    model = build_model("cyclegan", cfg.model_cfg, data.spec)
+    model.gen_ab, model.gen_ba = _Affine(0.5, 0.0), _Affine(1.0, 0.1)
+    model.disc_b, model.disc_a = _Const(0.2), _Const(0.6)
+    model.eval()
+    a = torch.tensor([0.4, -0.2]).view(1, 2, 1, 1).expand(1, 2, 8, 8)
+    b = torch.tensor([1.0, 0.0]).view(1, 2, 1, 1).expand(1, 2, 8, 8)
+    plain = model.loss({"x": a, "x_b": b}, "G")
+    assert "invariance" not in plain
+    for inv_a, inv_b, want in [((), ("invert",), 1.0), (("invert",), (), 0.3),
+                               ((), ("channel-roll",), 1.0),
+                               (("invert",), ("invert", "channel-roll"), 2.3)]:
+        model.cfg.invariance_a, model.cfg.invariance_b = inv_a, inv_b
+        model.cfg.lambda_invariance = 4.0
+        terms = model.loss({"x": a, "x_b": b}, "G")
+        assert terms["invariance"].item() == pytest.approx(want)
+        assert terms["loss"].item() == pytest.approx(plain["loss"].item() + 4.0 * want)
+
+    class _Abs(nn.Module):
+        def forward(self, x):
+            return x.abs()
+    model.gen_ba = _Abs()
+    model.cfg.invariance_a, model.cfg.invariance_b = (), ("invert",)
+    assert model.loss({"x": a, "x_b": b}, "G")["invariance"].item() == 0.0
+    # with real generators the term has a gradient for F (and for G with invariance_a)
+    real = build_model("cyclegan", cfg.model_cfg, data.spec)
+    real.cfg.invariance_a, real.cfg.invariance_b = ("invert",), ("invert",)
+    real.eval()
+    x = torch.rand(2, *data.spec.shape) * 2 - 1
+    fb, fa = real.gen_ab(x), real.gen_ba(x)
+    real._invariance(x, x, fb, fa).backward()
+    for net in (real.gen_ab, real.gen_ba):
+        assert sum(p.grad.abs().sum() for p in net.parameters() if p.grad is not None) > 0
+
+
+@pytest.mark.parametrize("key, value, message", [
+    ("invariance_b", ("flip",), "invariance_b: 'flip' is not a known change"),
+    ("pool_prob", 1.5, "pool_prob=1.5 must be in"),
+    ("loss", "ebgan", "needs an autoencoder discriminator"),
+    ("lambda_invariance", -1.0, "must be >= 0"),
+])
+def test_cyclegan_config_refuses(key, value, message):
+    cfg = tiny_config("cyclegan")
+    data = load_dataset(cfg.data, "train")
+    setattr(cfg.model_cfg, key, value)
+    with pytest.raises(GenzooError, match=message):
+        build_model("cyclegan", cfg.model_cfg, data.spec)
+
+
 def test_cycle_noise_perturbs_only_the_cycles_input_and_only_in_training():
     """cycle_noise=s: the cycle terms map G(a) + s n1 and F(b) + s n2 back (n ~ N(0, 1), drawn in
     that order); eval mode and s=0 give the plain cycle. Same affine stand-ins as above."""

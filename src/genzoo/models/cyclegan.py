@@ -6,6 +6,7 @@ arXiv:1703.10593).
     G phase:  L_gan(D_B(G(a))) + L_gan(D_A(F(b)))                  fool both discriminators
               + lambda_A |F(G(a)) - a|_1 + lambda_B |G(F(b)) - b|_1    cycle consistency (eq. 2)
               + lambda_id (lambda_B |G(b) - b|_1 + lambda_A |F(a) - a|_1)   identity (sec. 5.2)
+              + lambda_inv sum_T |F(T(b)) - F(b)|_1 (and for G)   optional invariances
     D phase:  L_gan(D_B(b), D_B(pool_B(G(a)))) + L_gan(D_A(a), D_A(pool_A(F(b))))
 
 The GAN objective is chosen by name from genzoo.losses (`loss=lsgan`, the paper's choice, sec.
@@ -91,6 +92,14 @@ class CycleGANConfig:
     #   code in which a generator hides what the other domain lacks (Chu et al. 2017,
     #   arXiv:1712.02950), the defence of Bashkirova, Usman & Saenko (NeurIPS 2019)
 
+    invariance_a: tuple[str, ...] = ()  # content-keeping changes of domain A images that G
+    #   must not react to: |G(a) - G(T(a))|_1 for each T named here (INVARIANCES)
+    invariance_b: tuple[str, ...] = ()  # the same for F on domain B: |F(b) - F(T(b))|_1.
+    #   `invert` for mnist-m, whose blend |digit - patch| is a digit on the inverted patch when
+    #   inverted: F must then read dark strokes on a bright patch as it reads bright ones on a
+    #   dark patch (a photometric form of GcGAN's consistency, Fu et al. 2019, arXiv:1809.05852)
+    lambda_invariance: float = 10.0  # weight of each invariance term
+
     def check(self) -> None:
         for k in ("ngf", "ndf", "d_layers"):
             if getattr(self, k) < 1:
@@ -99,19 +108,33 @@ class CycleGANConfig:
             raise GenzooError(f"cycle_noise={self.cycle_noise} must be >= 0")
         if self.blocks < 0 or self.downs < 0 or self.pool_size < 0:
             raise GenzooError("blocks, downs and pool_size must be >= 0")
-        if min(self.lambda_cycle, self.lambda_identity, self.cycle_weights[1]) < 0:
-            raise GenzooError("lambda_cycle, lambda_cycle_b and lambda_identity must be >= 0")
+        if min(self.lambda_cycle, self.lambda_identity, self.cycle_weights[1],
+               self.lambda_invariance) < 0:
+            raise GenzooError("lambda_cycle, lambda_cycle_b, lambda_identity and "
+                              "lambda_invariance must be >= 0")
+        if not 0 <= self.pool_prob <= 1:
+            raise GenzooError(f"pool_prob={self.pool_prob} must be in [0, 1]")
+        if get_gan_loss(self.loss).kind == "energy":
+            raise GenzooError(f"loss={self.loss} needs an autoencoder discriminator; CycleGAN's "
+                              "are PatchGANs: use lsgan, nsgan or hinge")
+        for side in ("a", "b"):
+            for name in getattr(self, f"invariance_{side}"):
+                if name not in INVARIANCES:
+                    raise GenzooError(f"invariance_{side}: {name!r} is not a known change; "
+                                      f"choose from {', '.join(INVARIANCES)}")
 
     @property
     def cycle_weights(self) -> tuple[float, float]:
         """(weight of A -> B -> A, weight of B -> A -> B)."""
         b = self.lambda_cycle if self.lambda_cycle_b is None else self.lambda_cycle_b
         return self.lambda_cycle, b
-        if not 0 <= self.pool_prob <= 1:
-            raise GenzooError(f"pool_prob={self.pool_prob} must be in [0, 1]")
-        if get_gan_loss(self.loss).kind == "energy":
-            raise GenzooError(f"loss={self.loss} needs an autoencoder discriminator; CycleGAN's "
-                              "are PatchGANs: use lsgan, nsgan or hinge")
+
+
+# Content-keeping changes of an image in [-1, 1] (B, C, H, W), for the invariance terms.
+INVARIANCES = {
+    "invert": lambda x: -x,  # negative: 255 - v in pixel units
+    "channel-roll": lambda x: x.roll(1, dims=1),  # RGB -> BRG: the same figure, other colours
+}
 
 
 def cycle_loss(x: torch.Tensor, x_rec: torch.Tensor) -> torch.Tensor:
@@ -197,8 +220,21 @@ class CycleGAN(GenerativeModel):
             idt_g, idt_f = identity_loss(b, self.gen_ab(b)), identity_loss(a, self.gen_ba(a))
             loss = loss + c.lambda_identity * (lam_b * idt_g + lam_a * idt_f)
             logs["identity"] = (idt_g + idt_f).detach()
+        inv = self._invariance(a, b, fake_b, fake_a)
+        if inv is not None:
+            loss = loss + c.lambda_invariance * inv
+            logs["invariance"] = inv.detach()
         self._fakes = (batch["x"], fake_b.detach(), fake_a.detach())
         return {"loss": loss, **logs}
+
+    def _invariance(self, a, b, fake_b, fake_a) -> torch.Tensor | None:
+        """Sum over the configured changes T of |G(T(a)) - G(a)| and |F(T(b)) - F(b)| (per
+        pixel means); both translations get gradients. None when no change is configured."""
+        terms = [(self.gen_ab(INVARIANCES[t](a)) - fake_b).abs().mean()
+                 for t in self.cfg.invariance_a]
+        terms += [(self.gen_ba(INVARIANCES[t](b)) - fake_a).abs().mean()
+                  for t in self.cfg.invariance_b]
+        return torch.stack(terms).sum() if terms else None
 
     def _noisy(self, x: torch.Tensor) -> torch.Tensor:
         """x plus N(0, cycle_noise^2) per pixel, in training only (the cycle's input)."""
@@ -257,5 +293,5 @@ def _init(m: nn.Module) -> None:
         nn.init.zeros_(m.bias)
 
 
-__all__ = ["CycleGAN", "CycleGANConfig", "check_two_domains", "cycle_loss", "domains",
+__all__ = ["INVARIANCES", "CycleGAN", "CycleGANConfig", "check_two_domains", "cycle_loss", "domains",
            "identity_loss"]
