@@ -293,5 +293,5 @@ def _init(m: nn.Module) -> None:
         nn.init.zeros_(m.bias)
 
 
-__all__ = ["INVARIANCES", "CycleGAN", "CycleGANConfig", "check_two_domains", "cycle_loss", "domains",
-           "identity_loss"]
+__all__ = ["INVARIANCES", "CycleGAN", "CycleGANConfig", "check_two_domains", "cycle_loss",
+           "domains", "identity_loss"]
