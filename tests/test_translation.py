@@ -190,6 +190,36 @@ def test_invariance_terms_equal_hand_computed_values():
         assert sum(p.grad.abs().sum() for p in net.parameters() if p.grad is not None) > 0
 
 
+def test_auto_invariances_come_from_the_datasets_and_are_written_out(tmp_path, capsys):
+    """`auto` takes the changes the domain's dataset declares: mnist-m declares invert and
+    channel-roll, mnist5k nothing, a folder layout nothing; config.yaml records the result, so a
+    resumed run does not depend on the registry; an unresolved `auto` is refused."""
+    from genzoo.config import build_config
+    from genzoo.data import DATASETS, _ensure_loaded
+
+    _ensure_loaded()
+    assert DATASETS["mnist-m"].invariances == ("invert", "channel-roll")
+    assert DATASETS["mnist5k"].invariances == ()
+    cfg = build_config("cyclegan", overrides=[("model.invariance_a", "auto"),
+                                              ("model.invariance_b", "invert,auto")])
+    assert cfg.model_cfg.invariance_a == ()
+    assert cfg.model_cfg.invariance_b == ("invert", "channel-roll")  # no repeats
+    folder = build_config("cyclegan", overrides=[("data.name", "unpaired-folder"),
+                                                 ("data.target", None),
+                                                 ("model.invariance_b", "auto")])
+    assert folder.model_cfg.invariance_b == ()
+    cfg.model_cfg.invariance_b = ("auto",)
+    with pytest.raises(GenzooError, match="'auto' is resolved from the data"):
+        cfg.model_cfg.check()
+    run = tmp_path / "run"
+    run_ok(capsys, "train", "cyclegan", "--out", run, "--steps", 1, "--set", "ngf=4",
+           "--set", "ndf=4", "--set", "blocks=1", "--set", "model.invariance_b=auto",
+           "--set", "progress=none", "--batch-size", 2)
+    saved = (run / "config.yaml").read_text()
+    assert "invariance_b:\n  - invert\n  - channel-roll" in saved, saved
+    assert "G/invariance" in (run / "metrics.jsonl").read_text()
+
+
 @pytest.mark.parametrize("key, value, message", [
     ("invariance_b", ("flip",), "invariance_b: 'flip' is not a known change"),
     ("pool_prob", 1.5, "pool_prob=1.5 must be in"),

@@ -372,8 +372,7 @@ def build_config(model: str, *, config_file: str | None = None,
         if file_d.get(kind):
             apply_overrides(cfg, _flatten(file_d[kind], f"{config_file} ({kind} data)"))
     apply_overrides(cfg, list(overrides))
-    if getattr(cfg.model_cfg, "schedule_steps", 0) is None:  # a schedule over the whole run
-        cfg.model_cfg.schedule_steps = cfg.train.steps  # (dann's lambda_p) follows --steps
+    cls.complete_config(cfg)  # e.g. dann's schedule follows --steps
     cfg.check()
     return cfg
 

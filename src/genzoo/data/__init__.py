@@ -71,18 +71,21 @@ class DatasetEntry:
     loader: Callable[[DataConfig, str], TensorData]
     description: str
     kind: str = "image"
+    invariances: tuple[str, ...] = ()  # changes that keep an example's content (e.g. "invert"
+    #   for mnist-m): what a translation model's `invariance_*: [auto]` takes
 
 
 DATASETS: dict[str, DatasetEntry] = {}
 
 
-def register_dataset(name: str, description: str, kind: str = "image"):
+def register_dataset(name: str, description: str, kind: str = "image",
+                     invariances: tuple[str, ...] = ()):
     """Decorator: add a loader `(cfg, split) -> TensorData` to the registry under `name`."""
 
     def deco(fn):
         if name in DATASETS:
             raise ValueError(f"dataset {name!r} registered twice")
-        DATASETS[name] = DatasetEntry(name, fn, description, kind)
+        DATASETS[name] = DatasetEntry(name, fn, description, kind, invariances)
         return fn
 
     return deco

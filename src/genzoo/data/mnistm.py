@@ -90,12 +90,18 @@ def _digits_m(seed: int):
     return torch.from_numpy((out / 127.5 - 1.0).astype(np.float32)), y, train, test
 
 
+# Changes that keep the digit: |patch - digit| inverted is the digit on the inverted patch
+# (exactly where the digit is 0 or 255), and rolling the channels recolours the patch.
+CONTENT_KEEPING = ("invert", "channel-roll")
+
+
 @register_dataset("mnist-m", "mnist5k digits blended with colour photo patches (Ganin & "
-                  "Lempitsky), 3x28x28: 4,500 / 500")
+                  "Lempitsky), 3x28x28: 4,500 / 500", invariances=CONTENT_KEEPING)
 def load_mnist_m(cfg: DataConfig, split: str) -> TensorData:
     return _select("mnist-m", _mnist_m(cfg.patch_seed), split)
 
 
-@register_dataset("digits-m", "8x8 digits blended with colour photo patches, 3x8x8: 1,497 / 300")
+@register_dataset("digits-m", "8x8 digits blended with colour photo patches, 3x8x8: 1,497 / 300",
+                  invariances=CONTENT_KEEPING)
 def load_digits_m(cfg: DataConfig, split: str) -> TensorData:
     return _select("digits-m", _digits_m(cfg.patch_seed), split)

@@ -52,6 +52,11 @@ class GenerativeModel(nn.Module, metaclass=ABCMeta):
     two_domains: ClassVar[bool] = False  # True: trains on two datasets (--set target=NAME)
     #                                   and the trainer draws no sample grids
 
+    @classmethod
+    def complete_config(cls, run_cfg) -> None:
+        """Fill model settings that follow from the rest of the run's config (called by
+        build_config before validation, so config.yaml records the values used). No-op here."""
+
     def __init__(self, cfg, spec: DataSpec):
         super().__init__()
         if spec.kind not in self.data_kinds:

@@ -93,7 +93,8 @@ class CycleGANConfig:
     #   arXiv:1712.02950), the defence of Bashkirova, Usman & Saenko (NeurIPS 2019)
 
     invariance_a: tuple[str, ...] = ()  # content-keeping changes of domain A images that G
-    #   must not react to: |G(a) - G(T(a))|_1 for each T named here (INVARIANCES)
+    #   must not react to: |G(a) - G(T(a))|_1 for each T named here (INVARIANCES); `auto`: the
+    #   changes domain A's dataset declares (build_config writes them out)
     invariance_b: tuple[str, ...] = ()  # the same for F on domain B: |F(b) - F(T(b))|_1.
     #   `invert` for mnist-m, whose blend |digit - patch| is a digit on the inverted patch when
     #   inverted: F must then read dark strokes on a bright patch as it reads bright ones on a
@@ -119,6 +120,9 @@ class CycleGANConfig:
                               "are PatchGANs: use lsgan, nsgan or hinge")
         for side in ("a", "b"):
             for name in getattr(self, f"invariance_{side}"):
+                if name == "auto":
+                    raise GenzooError(f"invariance_{side}: 'auto' is resolved from the data when "
+                                      "the run's config is built (genzoo.config.build_config)")
                 if name not in INVARIANCES:
                     raise GenzooError(f"invariance_{side}: {name!r} is not a known change; "
                                       f"choose from {', '.join(INVARIANCES)}")
@@ -155,6 +159,23 @@ class CycleGAN(GenerativeModel):
     ema_modules = ("gen_ab", "gen_ba")
     directions = DIRECTIONS  # translate() goes both ways
     two_domains = True
+
+    @classmethod
+    def complete_config(cls, run_cfg) -> None:
+        """`auto` in invariance_a / invariance_b -> the changes that data.name / data.target
+        declare content-keeping (DatasetEntry.invariances); none for an unregistered or
+        two-domain dataset (folders), so a preset's `auto` is safe with the user's own data."""
+        from genzoo.data import DATASETS, _ensure_loaded
+
+        _ensure_loaded()
+        mc, data = run_cfg.model_cfg, run_cfg.data
+        for side, name in (("a", data.name), ("b", data.target)):
+            names = getattr(mc, f"invariance_{side}")
+            if "auto" in names:
+                entry = DATASETS.get(name) if name else None
+                declared = entry.invariances if entry else ()
+                setattr(mc, f"invariance_{side}",
+                        tuple(dict.fromkeys([n for n in names if n != "auto"] + list(declared))))
 
     def __init__(self, cfg: CycleGANConfig, spec):
         super().__init__(cfg, spec)

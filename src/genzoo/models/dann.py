@@ -129,6 +129,11 @@ class DANN(GenerativeModel):
     generates = False
     two_domains = True
 
+    @classmethod
+    def complete_config(cls, run_cfg) -> None:
+        if run_cfg.model_cfg.schedule_steps is None:  # the schedule spans the whole run
+            run_cfg.model_cfg.schedule_steps = run_cfg.train.steps
+
     def __init__(self, cfg: DANNConfig, spec: DataSpec):
         super().__init__(cfg, spec)
         cfg.check()
