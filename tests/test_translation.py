@@ -190,6 +190,40 @@ def test_invariance_terms_equal_hand_computed_values():
         assert sum(p.grad.abs().sum() for p in net.parameters() if p.grad is not None) > 0
 
 
+def test_cycle_modulo_invariance_scores_the_nearest_variant_per_image():
+    """With invariance_b=invert and cycle_modulo_invariance, an image brought back inverted
+    costs nothing in the B cycle, per image; the A cycle (no invariance) is unchanged. The
+    orbit of invert + channel-roll on RGB has 6 members, on one channel 2."""
+    from genzoo.models.cyclegan import orbit
+
+    cfg = tiny_config("cyclegan")
+    data = load_dataset(cfg.data, "train")
+    model = build_model("cyclegan", cfg.model_cfg, data.spec)
+    model.cfg.invariance_b = ("invert",)
+    x = torch.randn(2, 3, 4, 4, generator=torch.Generator().manual_seed(0))
+    x_rec = torch.stack([x[0], -x[1]])  # first image back as it was, second inverted
+    assert model._cycle(x, x_rec, ("invert",)).item() == pytest.approx(
+        (x_rec - x).abs().mean().item())  # switch off: the plain L1
+    model.cfg.cycle_modulo_invariance = True
+    assert model._cycle(x, x_rec, ("invert",)).item() == 0.0
+    assert model._cycle(x, x_rec, ()).item() == pytest.approx((x_rec - x).abs().mean().item())
+    off = torch.stack([x[0] + 0.5, -x[1]])  # image 0 off by 0.5 everywhere, image 1 exact
+    want = (0.5 + 0.0) / 2
+    assert model._cycle(x, off, ("invert",)).item() == pytest.approx(want)
+    assert len(orbit(x, ("invert", "channel-roll"))) == 6
+    assert len(orbit(x[:, :1], ("invert", "channel-roll"))) == 2
+    # in the loss: G(F(b)) = -(b + 0.1) is b inverted, off by 0.1
+    model.gen_ab, model.gen_ba = _Affine(-1.0, 0.0), _Affine(1.0, 0.1)
+    model.disc_b, model.disc_a = _Const(0.2), _Const(0.6)
+    model.eval()
+    a = torch.tensor([0.4, -0.2]).view(1, 2, 1, 1).expand(1, 2, 8, 8)
+    b = torch.tensor([1.0, 0.0]).view(1, 2, 1, 1).expand(1, 2, 8, 8)
+    # |F(G(a)) - a| = |-2a + 0.1| -> (0.7, 0.5); |G(F(b)) + b| = 0.1 instead of |-2b - 0.1|
+    assert model.loss({"x": a, "x_b": b}, "G")["cycle"].item() == pytest.approx(0.6 + 0.1)
+    model.cfg.cycle_modulo_invariance = False
+    assert model.loss({"x": a, "x_b": b}, "G")["cycle"].item() == pytest.approx(0.6 + 1.1)
+
+
 def test_auto_invariances_come_from_the_datasets_and_are_written_out(tmp_path, capsys):
     """`auto` takes the changes the domain's dataset declares: mnist-m declares invert and
     channel-roll, mnist5k nothing, a folder layout nothing; config.yaml records the result, so a

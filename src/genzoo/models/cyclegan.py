@@ -100,6 +100,11 @@ class CycleGANConfig:
     #   inverted: F must then read dark strokes on a bright patch as it reads bright ones on a
     #   dark patch (a photometric form of GcGAN's consistency, Fu et al. 2019, arXiv:1809.05852)
     lambda_invariance: float = 10.0  # weight of each invariance term
+    cycle_modulo_invariance: bool = False  # a translation that must ignore T cannot tell the
+    #   other side whether T was applied, so the cycle back to that side is scored against the
+    #   nearest of the input's T-variants: min over the group T generates (identity included) of
+    #   |G(F(b)) - T(b)|, per image; without it the cycle keeps asking F to encode what the
+    #   invariance forbids it to
 
     def check(self) -> None:
         for k in ("ngf", "ndf", "d_layers"):
@@ -139,6 +144,22 @@ INVARIANCES = {
     "invert": lambda x: -x,  # negative: 255 - v in pixel units
     "channel-roll": lambda x: x.roll(1, dims=1),  # RGB -> BRG: the same figure, other colours
 }
+
+
+def orbit(x: torch.Tensor, changes: tuple[str, ...]) -> list[torch.Tensor]:
+    """x and every distinct image the named changes make of it when applied repeatedly in any
+    order (the group they generate: invert + channel-roll on RGB gives 6 variants)."""
+    out, frontier = [x], [x]
+    while frontier:
+        new = []
+        for v in frontier:
+            for name in changes:
+                u = INVARIANCES[name](v)
+                if not any(torch.equal(u, w) for w in out):
+                    out.append(u)
+                    new.append(u)
+        frontier = new
+    return out
 
 
 def cycle_loss(x: torch.Tensor, x_rec: torch.Tensor) -> torch.Tensor:
@@ -232,8 +253,8 @@ class CycleGAN(GenerativeModel):
         if c.loss == "lsgan":  # the paper's E(D(G(a)) - 1)^2, where lsgan_g halves it (Mao)
             adv = 2.0 * adv
         lam_a, lam_b = c.cycle_weights
-        cyc_a = cycle_loss(a, self.gen_ba(self._noisy(fake_b)))  # |F(G(a)) - a|
-        cyc_b = cycle_loss(b, self.gen_ab(self._noisy(fake_a)))  # |G(F(b)) - b|
+        cyc_a = self._cycle(a, self.gen_ba(self._noisy(fake_b)), c.invariance_a)  # |F(G(a)) - a|
+        cyc_b = self._cycle(b, self.gen_ab(self._noisy(fake_a)), c.invariance_b)  # |G(F(b)) - b|
         loss = adv + lam_a * cyc_a + lam_b * cyc_b
         logs = {"adv": adv.detach(), "cycle": (cyc_a + cyc_b).detach()}
         if c.lambda_identity > 0:
@@ -256,6 +277,15 @@ class CycleGAN(GenerativeModel):
         terms += [(self.gen_ba(INVARIANCES[t](b)) - fake_a).abs().mean()
                   for t in self.cfg.invariance_b]
         return torch.stack(terms).sum() if terms else None
+
+    def _cycle(self, x: torch.Tensor, x_rec: torch.Tensor, changes: tuple[str, ...]):
+        """cycle_loss, or with cycle_modulo_invariance the mean over images of the smallest
+        per-image L1 to any variant of x in the group the changes generate."""
+        if not (self.cfg.cycle_modulo_invariance and changes):
+            return cycle_loss(x, x_rec)
+        errs = torch.stack([(x_rec - v).abs().flatten(1).mean(1)
+                            for v in orbit(x, changes)])  # (variants, B)
+        return errs.min(0).values.mean()
 
     def _noisy(self, x: torch.Tensor) -> torch.Tensor:
         """x plus N(0, cycle_noise^2) per pixel, in training only (the cycle's input)."""
@@ -315,4 +345,4 @@ def _init(m: nn.Module) -> None:
 
 
 __all__ = ["INVARIANCES", "CycleGAN", "CycleGANConfig", "check_two_domains", "cycle_loss",
-           "domains", "identity_loss"]
+           "domains", "identity_loss", "orbit"]
