@@ -147,6 +147,11 @@ def test_cyclegan_generator_loss_is_the_papers_sum():
     assert terms["loss"].item() == pytest.approx(adv + 10 * 0.15 + 2 * 0.25
                                                  + 0.5 * (2 * 0.25 + 10 * 0.1))
     assert terms["cycle"].item() == pytest.approx(cyc)  # the logged terms stay unweighted
+    # identity_follows=lambda_cycle: G's identity keeps lambda_cycle while B's cycle is 2
+    model.cfg.identity_follows = "lambda_cycle"
+    terms = model.loss({"x": a, "x_b": b}, "G")
+    assert terms["loss"].item() == pytest.approx(adv + 10 * 0.15 + 2 * 0.25
+                                                 + 0.5 * (10 * 0.25 + 10 * 0.1))
 
 
 def test_invariance_terms_equal_hand_computed_values():

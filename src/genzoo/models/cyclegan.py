@@ -82,6 +82,10 @@ class CycleGANConfig:
     #   B holds information A lacks (mnist-m's photo patch), which that cycle can only keep by
     #   hiding it in F(b)
     lambda_identity: float = 0.5  # identity L1 weight, as a fraction of lambda_cycle (0: off)
+    identity_follows: Literal["cycle", "lambda_cycle"] = "cycle"  # what G's identity term
+    #   scales with: `cycle` as the reference code (G's with lambda_cycle_b, F's with
+    #   lambda_cycle); `lambda_cycle`: both with lambda_cycle, so lowering lambda_cycle_b loosens
+    #   the B cycle without also loosening G's identity
     pool_size: int = 50  # generated images kept for the discriminators (0: no pool)
     pool_prob: float = 0.5  # chance that a pool query returns a stored image instead
     d_minibatch_std: bool = False  # a minibatch standard-deviation channel before the
@@ -260,7 +264,8 @@ class CycleGAN(GenerativeModel):
         if c.lambda_identity > 0:
             # as the reference code: G's identity term scales with B's cycle weight, F's with A's
             idt_g, idt_f = identity_loss(b, self.gen_ab(b)), identity_loss(a, self.gen_ba(a))
-            loss = loss + c.lambda_identity * (lam_b * idt_g + lam_a * idt_f)
+            lam_g = lam_b if c.identity_follows == "cycle" else c.lambda_cycle
+            loss = loss + c.lambda_identity * (lam_g * idt_g + lam_a * idt_f)
             logs["identity"] = (idt_g + idt_f).detach()
         inv = self._invariance(a, b, fake_b, fake_a)
         if inv is not None:
