@@ -229,6 +229,34 @@ def test_cycle_modulo_invariance_scores_the_nearest_variant_per_image():
     assert model.loss({"x": a, "x_b": b}, "G")["cycle"].item() == pytest.approx(0.6 + 1.1)
 
 
+def test_cycle_augment_maps_back_a_random_variant_in_training_only():
+    """cycle_augment with invariance_b=invert: the A cycle maps back G(a) or -G(a), drawn per
+    image from the global RNG; with G = identity and F(x) = x the cycle error of an image is 0
+    when it was kept and 2|a| when it was inverted. Eval mode and no invariance: plain cycle."""
+    cfg = tiny_config("cyclegan")
+    data = load_dataset(cfg.data, "train")
+    model = build_model("cyclegan", cfg.model_cfg, data.spec)
+    model.gen_ab, model.gen_ba = _Affine(1.0, 0.0), _Affine(1.0, 0.0)
+    model.disc_b, model.disc_a = _Const(0.2), _Const(0.6)
+    model.cfg.invariance_b, model.cfg.cycle_augment = ("invert",), True
+    model.cfg.lambda_identity = 0.0
+    model.train()
+    model.preview_n.fill_(1)
+    a = torch.full((6, 2, 8, 8), 0.5)
+    b = torch.zeros(6, 2, 8, 8)  # F(b) = 0: the B cycle and the invariance term are 0
+    torch.manual_seed(3)
+    terms = model.loss({"x": a, "x_b": b}, "G")
+    torch.manual_seed(3)
+    flipped = torch.randint(2, (6,))  # the draw _augment makes: 1 = the inverted variant
+    assert 0 < int(flipped.sum()) < 6  # this seed draws both kinds
+    assert terms["cycle"].item() == pytest.approx(flipped.float().mean().item() * 1.0)
+    model.eval()
+    assert model.loss({"x": a, "x_b": b}, "G")["cycle"].item() == 0.0
+    model.train()
+    model.cfg.invariance_b = ()
+    assert model.loss({"x": a, "x_b": b}, "G")["cycle"].item() == 0.0
+
+
 def test_auto_invariances_come_from_the_datasets_and_are_written_out(tmp_path, capsys):
     """`auto` takes the changes the domain's dataset declares: mnist-m declares invert and
     channel-roll, mnist5k nothing, a folder layout nothing; config.yaml records the result, so a

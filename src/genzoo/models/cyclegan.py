@@ -109,6 +109,11 @@ class CycleGANConfig:
     #   nearest of the input's T-variants: min over the group T generates (identity included) of
     #   |G(F(b)) - T(b)|, per image; without it the cycle keeps asking F to encode what the
     #   invariance forbids it to
+    cycle_augment: bool = False  # each image goes back through the cycle as a random variant
+    #   of itself under the other side's changes: F(T(G(a))) must give a for T drawn from the
+    #   group of invariance_b (identity included), and G(T(F(b))) b under invariance_a. F then
+    #   learns every colouring of what G draws, with a known answer, even when G draws one kind
+    #   of patch (training only)
 
     def check(self) -> None:
         for k in ("ngf", "ndf", "d_layers"):
@@ -257,8 +262,10 @@ class CycleGAN(GenerativeModel):
         if c.loss == "lsgan":  # the paper's E(D(G(a)) - 1)^2, where lsgan_g halves it (Mao)
             adv = 2.0 * adv
         lam_a, lam_b = c.cycle_weights
-        cyc_a = self._cycle(a, self.gen_ba(self._noisy(fake_b)), c.invariance_a)  # |F(G(a)) - a|
-        cyc_b = self._cycle(b, self.gen_ab(self._noisy(fake_a)), c.invariance_b)  # |G(F(b)) - b|
+        back_a = self._augment(self._noisy(fake_b), c.invariance_b)  # G(a), maybe as T(G(a))
+        back_b = self._augment(self._noisy(fake_a), c.invariance_a)
+        cyc_a = self._cycle(a, self.gen_ba(back_a), c.invariance_a)  # |F(G(a)) - a|
+        cyc_b = self._cycle(b, self.gen_ab(back_b), c.invariance_b)  # |G(F(b)) - b|
         loss = adv + lam_a * cyc_a + lam_b * cyc_b
         logs = {"adv": adv.detach(), "cycle": (cyc_a + cyc_b).detach()}
         if c.lambda_identity > 0:
@@ -291,6 +298,15 @@ class CycleGAN(GenerativeModel):
         errs = torch.stack([(x_rec - v).abs().flatten(1).mean(1)
                             for v in orbit(x, changes)])  # (variants, B)
         return errs.min(0).values.mean()
+
+    def _augment(self, x: torch.Tensor, changes: tuple[str, ...]) -> torch.Tensor:
+        """With cycle_augment (training only): each image replaced by a uniformly drawn member
+        of its orbit under `changes` (global RNG, so a resumed run draws the same)."""
+        if not (self.cfg.cycle_augment and changes and self.training):
+            return x
+        variants = torch.stack(orbit(x, changes))  # (V, B, C, H, W)
+        pick = torch.randint(len(variants), (x.shape[0],)).to(x.device)
+        return variants[pick, torch.arange(x.shape[0], device=x.device)]
 
     def _noisy(self, x: torch.Tensor) -> torch.Tensor:
         """x plus N(0, cycle_noise^2) per pixel, in training only (the cycle's input)."""
