@@ -171,6 +171,8 @@ def test_invariance_terms_equal_hand_computed_values():
     assert "invariance" not in plain
     for inv_a, inv_b, want in [((), ("invert",), 1.0), (("invert",), (), 0.3),
                                ((), ("channel-roll",), 1.0),
+                               ((), ("invert-first",), 1.0),  # b = (1, 0) -> (-1, 0)
+                               (("invert-first",), (), 0.2),  # G(a) = a / 2: |0.4, 0| / 2
                                (("invert",), ("invert", "channel-roll"), 2.3)]:
         model.cfg.invariance_a, model.cfg.invariance_b = inv_a, inv_b
         model.cfg.lambda_invariance = 4.0
@@ -216,6 +218,8 @@ def test_cycle_modulo_invariance_scores_the_nearest_variant_per_image():
     want = (0.5 + 0.0) / 2
     assert model._cycle(x, off, ("invert",)).item() == pytest.approx(want)
     assert len(orbit(x, ("invert", "channel-roll"))) == 6
+    # every subset of inverted channels (8) in every roll (3)
+    assert len(orbit(x, ("invert-first", "channel-roll"))) == 24
     assert len(orbit(x[:, :1], ("invert", "channel-roll"))) == 2
     # in the loss: G(F(b)) = -(b + 0.1) is b inverted, off by 0.1
     model.gen_ab, model.gen_ba = _Affine(-1.0, 0.0), _Affine(1.0, 0.1)

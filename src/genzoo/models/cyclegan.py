@@ -151,6 +151,8 @@ class CycleGANConfig:
 # Content-keeping changes of an image in [-1, 1] (B, C, H, W), for the invariance terms.
 INVARIANCES = {
     "invert": lambda x: -x,  # negative: 255 - v in pixel units
+    "invert-first": lambda x: torch.cat([-x[:, :1], x[:, 1:]], 1),  # the first channel only;
+    #   with channel-roll it generates every subset of inverted channels
     "channel-roll": lambda x: x.roll(1, dims=1),  # RGB -> BRG: the same figure, other colours
 }
 
