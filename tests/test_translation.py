@@ -173,6 +173,7 @@ def test_invariance_terms_equal_hand_computed_values():
                                ((), ("channel-roll",), 1.0),
                                ((), ("invert-first",), 1.0),  # b = (1, 0) -> (-1, 0)
                                (("invert-first",), (), 0.2),  # G(a) = a / 2: |0.4, 0| / 2
+                               ((), ("half-contrast",), 0.25),  # |b / 2 - b| = (0.5, 0) / 2
                                (("invert",), ("invert", "channel-roll"), 2.3)]:
         model.cfg.invariance_a, model.cfg.invariance_b = inv_a, inv_b
         model.cfg.lambda_invariance = 4.0
@@ -220,6 +221,9 @@ def test_cycle_modulo_invariance_scores_the_nearest_variant_per_image():
     assert len(orbit(x, ("invert", "channel-roll"))) == 6
     # every subset of inverted channels (8) in every roll (3)
     assert len(orbit(x, ("invert-first", "channel-roll"))) == 24
+    # a contrast cut never comes back, so it is not part of an orbit
+    assert len(orbit(x, ("invert", "half-contrast"))) == 2
+    assert len(orbit(x, ("half-contrast",))) == 1
     assert len(orbit(x[:, :1], ("invert", "channel-roll"))) == 2
     # in the loss: G(F(b)) = -(b + 0.1) is b inverted, off by 0.1
     model.gen_ab, model.gen_ba = _Affine(-1.0, 0.0), _Affine(1.0, 0.1)

@@ -154,12 +154,18 @@ INVARIANCES = {
     "invert-first": lambda x: torch.cat([-x[:, :1], x[:, 1:]], 1),  # the first channel only;
     #   with channel-roll it generates every subset of inverted channels
     "channel-roll": lambda x: x.roll(1, dims=1),  # RGB -> BRG: the same figure, other colours
+    "half-contrast": lambda x: 0.5 * x,  # halfway to mid-grey: on mnist-m the same digit on a
+    #   patch of half the contrast (255 - p and p move together toward 127.5)
 }
+ONE_WAY = ("half-contrast",)  # repeating it never comes back: left out of orbits
+#   (cycle_augment, cycle_modulo_invariance), used in the invariance terms only
 
 
 def orbit(x: torch.Tensor, changes: tuple[str, ...]) -> list[torch.Tensor]:
     """x and every distinct image the named changes make of it when applied repeatedly in any
-    order (the group they generate: invert + channel-roll on RGB gives 6 variants)."""
+    order (the group they generate: invert + channel-roll on RGB gives 6 variants). Changes in
+    ONE_WAY (a contrast cut) are left out."""
+    changes = tuple(c for c in changes if c not in ONE_WAY)
     out, frontier = [x], [x]
     while frontier:
         new = []
