@@ -203,3 +203,34 @@ def test_svhn_mat_layout(tmp_path, monkeypatch):
     monkeypatch.undo()
     with pytest.raises(GenzooError, match="train_32x32.mat.*download=true"):
         load("svhn", root=str(tmp_path / "empty"))
+
+
+def test_mnist_m_declared_invariances_hold_for_the_blend():
+    """Each change mnist-m declares content-keeping is, for a digit of strokes (255) on ground
+    (0), the blend of the same digit with a changed photo: invert <-> 255 - photo,
+    invert-first <-> the same in channel 0, channel-roll <-> the photo's channels rolled,
+    half-contrast <-> the photo halfway to 127.5. Checked with genzoo's own blend."""
+    from genzoo.data import DATASETS, _ensure_loaded
+    from genzoo.data.mnistm import blend
+    from genzoo.models.cyclegan import INVARIANCES
+
+    _ensure_loaded()
+    rng = np.random.default_rng(0)
+    digits = (rng.random((5, 6, 6)) > 0.5) * 255.0  # binary strokes
+    photo = rng.integers(0, 256, (20, 20, 3)).astype(np.float64)
+    changed_photo = {
+        "invert": 255.0 - photo,
+        "invert-first": np.concatenate([255.0 - photo[..., :1], photo[..., 1:]], -1),
+        "channel-roll": np.roll(photo, 1, axis=-1),
+        "half-contrast": 127.5 + (photo - 127.5) / 2,
+    }
+    base = torch.from_numpy(blend(digits, (photo,), seed=3)) / 127.5 - 1.0
+    assert DATASETS["mnist-m"].invariances == tuple(changed_photo)
+    for name, pic in changed_photo.items():
+        want = torch.from_numpy(blend(digits, (pic,), seed=3)) / 127.5 - 1.0
+        assert torch.allclose(INVARIANCES[name](base), want, atol=1e-12), name
+    # and a grey-level stroke (not 0 or 255) is where the identity is only approximate
+    grey = np.full((1, 6, 6), 100.0)
+    got = INVARIANCES["invert"](torch.from_numpy(blend(grey, (photo,), seed=3)) / 127.5 - 1.0)
+    want = torch.from_numpy(blend(grey, (255.0 - photo,), seed=3)) / 127.5 - 1.0
+    assert not torch.allclose(got, want)

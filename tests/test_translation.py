@@ -266,19 +266,21 @@ def test_cycle_augment_maps_back_a_random_variant_in_training_only():
 
 
 def test_auto_invariances_come_from_the_datasets_and_are_written_out(tmp_path, capsys):
-    """`auto` takes the changes the domain's dataset declares: mnist-m declares invert and
-    channel-roll, mnist5k nothing, a folder layout nothing; config.yaml records the result, so a
+    """`auto` takes the changes the domain's dataset declares: mnist-m declares invert,
+    invert-first, channel-roll and half-contrast, mnist5k nothing, a folder layout nothing; config.yaml records the result, so a
     resumed run does not depend on the registry; an unresolved `auto` is refused."""
     from genzoo.config import build_config
     from genzoo.data import DATASETS, _ensure_loaded
 
     _ensure_loaded()
-    assert DATASETS["mnist-m"].invariances == ("invert", "channel-roll")
+    assert DATASETS["mnist-m"].invariances == ("invert", "invert-first", "channel-roll",
+                                                "half-contrast")
     assert DATASETS["mnist5k"].invariances == ()
     cfg = build_config("cyclegan", overrides=[("model.invariance_a", "auto"),
                                               ("model.invariance_b", "invert,auto")])
     assert cfg.model_cfg.invariance_a == ()
-    assert cfg.model_cfg.invariance_b == ("invert", "channel-roll")  # no repeats
+    assert cfg.model_cfg.invariance_b == ("invert", "invert-first", "channel-roll",
+                                          "half-contrast")  # no repeats
     folder = build_config("cyclegan", overrides=[("data.name", "unpaired-folder"),
                                                  ("data.target", None),
                                                  ("model.invariance_b", "auto")])
@@ -291,7 +293,8 @@ def test_auto_invariances_come_from_the_datasets_and_are_written_out(tmp_path, c
            "--set", "ndf=4", "--set", "blocks=1", "--set", "model.invariance_b=auto",
            "--set", "progress=none", "--batch-size", 2)
     saved = (run / "config.yaml").read_text()
-    assert "invariance_b:\n  - invert\n  - channel-roll" in saved, saved
+    assert "invariance_b:\n  - invert\n  - invert-first\n  - channel-roll\n  - half-contrast" \
+        in saved, saved
     assert "G/invariance" in (run / "metrics.jsonl").read_text()
 
 

@@ -90,9 +90,10 @@ def _digits_m(seed: int):
     return torch.from_numpy((out / 127.5 - 1.0).astype(np.float32)), y, train, test
 
 
-# Changes that keep the digit: |patch - digit| inverted is the digit on the inverted patch
-# (exactly where the digit is 0 or 255), and rolling the channels recolours the patch.
-CONTENT_KEEPING = ("invert", "channel-roll")
+# Changes that keep the digit (exactly where the digit is 0 or 255): |patch - digit| inverted,
+# in all channels or one, is the digit on the inverted patch; rolling the channels recolours
+# the patch; halving the contrast around 127.5 is the digit on a patch of half the contrast.
+CONTENT_KEEPING = ("invert", "invert-first", "channel-roll", "half-contrast")
 
 
 @register_dataset("mnist-m", "mnist5k digits blended with colour photo patches (Ganin & "
