@@ -267,8 +267,9 @@ def test_cycle_augment_maps_back_a_random_variant_in_training_only():
 
 def test_auto_invariances_come_from_the_datasets_and_are_written_out(tmp_path, capsys):
     """`auto` takes the changes the domain's dataset declares: mnist-m declares invert,
-    invert-first, channel-roll and half-contrast, mnist5k nothing, a folder layout nothing; config.yaml records the result, so a
-    resumed run does not depend on the registry; an unresolved `auto` is refused."""
+    invert-first, channel-roll and half-contrast, mnist5k nothing, a folder layout nothing;
+    config.yaml records the result, so a resumed run does not depend on the registry; an
+    unresolved `auto` is refused."""
     from genzoo.config import build_config
     from genzoo.data import DATASETS, _ensure_loaded
 
