@@ -32,7 +32,12 @@ from genzoo.errors import GenzooError
 from genzoo.losses import get_gan_loss
 from genzoo.models import register_model
 from genzoo.models.base import GenerativeModel, Phase
-from genzoo.models.translation_nets import ImagePool, PatchDiscriminator, ResnetGenerator
+from genzoo.models.translation_nets import (
+    ImagePool,
+    LatentInput,
+    PatchDiscriminator,
+    ResnetGenerator,
+)
 
 DIRECTIONS = ("AtoB", "BtoA")
 PREVIEW = 16  # stored inputs of each domain shown by sample()
@@ -82,8 +87,8 @@ class CycleGANConfig:
     #   B holds information A lacks (mnist-m's photo patch), which that cycle can only keep by
     #   hiding it in F(b)
     lambda_identity: float = 0.5  # identity L1 weight, as a fraction of lambda_cycle (0: off)
-    g_noise: int = 0  # a latent z of this size for G (A -> B), scaling the channels of G's first
-    #   block (FiLM): N(0, 1) in training, 0 in eval mode (translate, sample, metrics). 0: the
+    g_noise: int = 0  # a latent z of this size for G (A -> B), tiled over the image as extra
+    #   input channels: N(0, 1) in training, 0 in eval mode (translate, sample, metrics). 0: the
     #   paper's deterministic G
     lambda_mode_seeking: float = 0.0  # with g_noise: the mode-seeking term of MSGAN (Mao et al.
     #   2019, arXiv:1903.05628), lambda / (mean|G(a, z1) - G(a, z2)| / mean|z1 - z2| + 1e-5),
@@ -236,7 +241,8 @@ class CycleGAN(GenerativeModel):
         self.objective = get_gan_loss(cfg.loss)
 
         def gen(z: int = 0):
-            return ResnetGenerator(c, c, cfg.ngf, cfg.blocks, cfg.downs, cfg.norm, z_dim=z)
+            net = ResnetGenerator(c + z, c, cfg.ngf, cfg.blocks, cfg.downs, cfg.norm)
+            return LatentInput(net, z) if z else net
 
         def disc():
             return PatchDiscriminator(c, cfg.ndf, cfg.d_layers, cfg.norm, cfg.d_minibatch_std)

@@ -48,16 +48,9 @@ class ResnetGenerator(nn.Module):
     bias: the norm's shift would cancel it."""
 
     def __init__(self, c_in: int, c_out: int, ngf: int = 64, blocks: int = 6, downs: int = 2,
-                 norm: str = "instance", z_dim: int = 0):
+                 norm: str = "instance"):
         super().__init__()
-        self.downs, self.z_dim = downs, z_dim
-        # z_dim > 0: a latent z scales the first block's channels, h * (1 + A z) (FiLM, Perez et
-        # al. 2018, arXiv:1709.07871), after its norm: a z added as constant input channels
-        # would be subtracted by that norm. A starts at 0, so z starts with no effect.
-        self.film = nn.Linear(z_dim, ngf) if z_dim else None
-        if self.film is not None:
-            nn.init.zeros_(self.film.weight)
-            nn.init.zeros_(self.film.bias)
+        self.downs = downs
         layers: list[nn.Module] = [nn.ReflectionPad2d(3), nn.Conv2d(c_in, ngf, 7, bias=False),
                                    norm2d(norm, ngf), nn.ReLU(True)]  # (B, ngf, H, W)
         ch = ngf
@@ -73,19 +66,28 @@ class ResnetGenerator(nn.Module):
         layers += [nn.ReflectionPad2d(3), nn.Conv2d(ch, c_out, 7), nn.Tanh()]
         self.net = nn.Sequential(*layers)
 
-    def forward(self, x: torch.Tensor, z: torch.Tensor | None = None) -> torch.Tensor:
-        """z: (B, z_dim) latents of a generator built with z_dim; None: N(0, 1) from the global
-        RNG in training, zeros in eval mode (deterministic translations)."""
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         assert x.dim() == 4 and x.shape[2] % 2 ** self.downs == 0, \
             f"expected (B, C, H, W) with H a multiple of {2 ** self.downs}, got {tuple(x.shape)}"
-        if self.film is None:
-            return self.net(x)
+        return self.net(x)
+
+
+class LatentInput(nn.Module):
+    """net(cat(x, z tiled over H x W)): a generator with a latent code of size k as extra input
+    channels, in the manner of BicycleGAN's input injection (arXiv:1711.11586). z: (B, k); None
+    draws N(0, 1) from the global RNG in training and uses zeros in eval mode, so translations
+    at test time are deterministic."""
+
+    def __init__(self, net: nn.Module, k: int):
+        super().__init__()
+        self.net, self.k = net, k
+
+    def forward(self, x: torch.Tensor, z: torch.Tensor | None = None) -> torch.Tensor:
         if z is None:
-            z = (torch.randn(x.shape[0], self.z_dim) if self.training
-                 else torch.zeros(x.shape[0], self.z_dim)).to(x.device, x.dtype)
-        h = self.net[:4](x)  # reflection pad, c7s1, norm, ReLU
-        h = h * (1 + self.film(z))[:, :, None, None]
-        return self.net[4:](h)
+            z = (torch.randn(x.shape[0], self.k) if self.training
+                 else torch.zeros(x.shape[0], self.k)).to(x.device, x.dtype)
+        tiled = z[:, :, None, None].expand(-1, -1, x.shape[2], x.shape[3])
+        return self.net(torch.cat([x, tiled], 1))
 
 
 # ------------------------------------------------------------------------------ U-Net generator
