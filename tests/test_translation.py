@@ -265,60 +265,6 @@ def test_cycle_augment_maps_back_a_random_variant_in_training_only():
     assert model.loss({"x": a, "x_b": b}, "G")["cycle"].item() == 0.0
 
 
-def test_latent_input_tiles_z_and_is_deterministic_in_eval():
-    from genzoo.models.translation_nets import LatentInput
-
-    class _Echo(nn.Module):
-        def forward(self, x):
-            return x
-
-    g = LatentInput(_Echo(), 3)
-    x = torch.randn(2, 1, 4, 4)
-    z = torch.tensor([[1.0, 2.0, 3.0], [-1.0, 0.0, 0.5]])
-    out = g(x, z)
-    assert out.shape == (2, 4, 4, 4) and torch.equal(out[:, :1], x)
-    assert torch.equal(out[1, 3], torch.full((4, 4), 0.5))  # z tiled over the image
-    g.eval()
-    assert torch.equal(g(x)[:, 1:], torch.zeros(2, 3, 4, 4))
-    g.train()
-    assert not torch.equal(g(x), g(x))  # a fresh z per call in training
-
-
-def test_mode_seeking_term_is_msgan_ratio_inverse():
-    """g_noise=2, lambda_mode_seeking=3 with G(a, z) = a / 2 + z_0: the term is
-    3 / (mean|z2_0 - z1_0| / mean|z2 - z1| + 1e-5), z1 then z2 drawn from the global RNG."""
-    cfg = tiny_config("cyclegan")
-    cfg.model_cfg.g_noise, cfg.model_cfg.lambda_mode_seeking = 2, 3.0
-    data = load_dataset(cfg.data, "train")
-    model = build_model("cyclegan", cfg.model_cfg, data.spec)
-    c = data.spec.shape[0]
-    assert model.gen_ab.net.net[1].in_channels == c + 2  # the ResNet G sees x and z
-
-    class _ZAffine(nn.Module):
-        def forward(self, x, z=None):
-            z0 = torch.zeros(x.shape[0]) if z is None else z[:, 0]
-            return 0.5 * x + z0[:, None, None, None]
-    model.gen_ab, model.gen_ba = _ZAffine(), _Affine(1.0, 0.1)
-    model.disc_b, model.disc_a = _Const(0.2), _Const(0.6)
-    model.train()
-    model.preview_n.fill_(1)
-    a = torch.full((4, 2, 8, 8), 0.4)
-    b = torch.zeros(4, 2, 8, 8)
-    torch.manual_seed(11)
-    terms = model.loss({"x": a, "x_b": b}, "G")
-    torch.manual_seed(11)
-    z1, z2 = torch.randn(4, 2), torch.randn(4, 2)
-    ratio = (z2[:, 0] - z1[:, 0]).abs().mean() / (z2 - z1).abs().mean()
-    assert terms["mode_ratio"].item() == pytest.approx(ratio.item(), rel=1e-5)
-    model.cfg.lambda_mode_seeking = 0.0
-    torch.manual_seed(11)
-    plain = model.loss({"x": a, "x_b": b}, "G")
-    assert terms["loss"].item() == pytest.approx(plain["loss"].item() + 3.0 / (ratio.item() + 1e-5),
-                                                 rel=1e-5)
-    model.eval()
-    assert "mode_ratio" not in model.loss({"x": a, "x_b": b}, "G")  # no z outside training
-
-
 def test_auto_invariances_come_from_the_datasets_and_are_written_out(tmp_path, capsys):
     """`auto` takes the changes the domain's dataset declares: mnist-m declares invert,
     invert-first, channel-roll and half-contrast, mnist5k nothing, a folder layout nothing;
@@ -355,8 +301,6 @@ def test_auto_invariances_come_from_the_datasets_and_are_written_out(tmp_path, c
 
 @pytest.mark.parametrize("key, value, message", [
     ("invariance_b", ("flip",), "invariance_b: 'flip' is not a known change"),
-    ("lambda_mode_seeking", 1.0, "needs g_noise > 0"),
-    ("g_noise", -1, "g_noise must be >= 0"),
     ("pool_prob", 1.5, "pool_prob=1.5 must be in"),
     ("loss", "ebgan", "needs an autoencoder discriminator"),
     ("lambda_invariance", -1.0, "must be >= 0"),

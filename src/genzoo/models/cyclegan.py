@@ -32,12 +32,7 @@ from genzoo.errors import GenzooError
 from genzoo.losses import get_gan_loss
 from genzoo.models import register_model
 from genzoo.models.base import GenerativeModel, Phase
-from genzoo.models.translation_nets import (
-    ImagePool,
-    LatentInput,
-    PatchDiscriminator,
-    ResnetGenerator,
-)
+from genzoo.models.translation_nets import ImagePool, PatchDiscriminator, ResnetGenerator
 
 DIRECTIONS = ("AtoB", "BtoA")
 PREVIEW = 16  # stored inputs of each domain shown by sample()
@@ -87,12 +82,6 @@ class CycleGANConfig:
     #   B holds information A lacks (mnist-m's photo patch), which that cycle can only keep by
     #   hiding it in F(b)
     lambda_identity: float = 0.5  # identity L1 weight, as a fraction of lambda_cycle (0: off)
-    g_noise: int = 0  # a latent z of this size for G (A -> B), tiled over the image as extra
-    #   input channels: N(0, 1) in training, 0 in eval mode (translate, sample, metrics). 0: the
-    #   paper's deterministic G
-    lambda_mode_seeking: float = 0.0  # with g_noise: the mode-seeking term of MSGAN (Mao et al.
-    #   2019, arXiv:1903.05628), lambda / (mean|G(a, z1) - G(a, z2)| / mean|z1 - z2| + 1e-5),
-    #   so that G draws different patches for different z instead of ignoring z
     identity_follows: Literal["cycle", "lambda_cycle"] = "cycle"  # what G's identity term
     #   scales with: `cycle` as the reference code (G's with lambda_cycle_b, F's with
     #   lambda_cycle); `lambda_cycle`: both with lambda_cycle, so lowering lambda_cycle_b loosens
@@ -132,11 +121,8 @@ class CycleGANConfig:
                 raise GenzooError(f"{k}={getattr(self, k)} must be at least 1")
         if self.cycle_noise < 0:
             raise GenzooError(f"cycle_noise={self.cycle_noise} must be >= 0")
-        if self.blocks < 0 or self.downs < 0 or self.pool_size < 0 or self.g_noise < 0:
-            raise GenzooError("blocks, downs, pool_size and g_noise must be >= 0")
-        if self.lambda_mode_seeking < 0 or (self.lambda_mode_seeking and not self.g_noise):
-            raise GenzooError(f"lambda_mode_seeking={self.lambda_mode_seeking} needs g_noise > 0 "
-                              "(a G without z has no modes to seek) and must be >= 0")
+        if self.blocks < 0 or self.downs < 0 or self.pool_size < 0:
+            raise GenzooError("blocks, downs and pool_size must be >= 0")
         if min(self.lambda_cycle, self.lambda_identity, self.cycle_weights[1],
                self.lambda_invariance) < 0:
             raise GenzooError("lambda_cycle, lambda_cycle_b, lambda_identity and "
@@ -240,13 +226,12 @@ class CycleGAN(GenerativeModel):
                               "downs")
         self.objective = get_gan_loss(cfg.loss)
 
-        def gen(z: int = 0):
-            net = ResnetGenerator(c + z, c, cfg.ngf, cfg.blocks, cfg.downs, cfg.norm)
-            return LatentInput(net, z) if z else net
+        def gen():
+            return ResnetGenerator(c, c, cfg.ngf, cfg.blocks, cfg.downs, cfg.norm)
 
         def disc():
             return PatchDiscriminator(c, cfg.ndf, cfg.d_layers, cfg.norm, cfg.d_minibatch_std)
-        self.gen_ab, self.gen_ba = gen(cfg.g_noise), gen()  # G: A -> B, F: B -> A
+        self.gen_ab, self.gen_ba = gen(), gen()  # G: A -> B, F: B -> A
         self.disc_a, self.disc_b = disc(), disc()  # D_A judges domain A, D_B domain B
         for net in (self.gen_ab, self.gen_ba, self.disc_a, self.disc_b):
             net.apply(_init)
@@ -280,8 +265,7 @@ class CycleGAN(GenerativeModel):
         c, obj = self.cfg, self.objective
         if self.training and int(self.preview_n) == 0:
             self._store_preview(a, b)
-        z1 = self._z(a)
-        fake_b, fake_a = self._g(a, z1), self.gen_ba(b)  # G(a), F(b)
+        fake_b, fake_a = self.gen_ab(a), self.gen_ba(b)  # G(a), F(b)
         adv = obj.g(self._adv(self.disc_b, fake_b)) + obj.g(self._adv(self.disc_a, fake_a))
         if c.loss == "lsgan":  # the paper's E(D(G(a)) - 1)^2, where lsgan_g halves it (Mao)
             adv = 2.0 * adv
@@ -298,33 +282,17 @@ class CycleGAN(GenerativeModel):
             lam_g = lam_b if c.identity_follows == "cycle" else c.lambda_cycle
             loss = loss + c.lambda_identity * (lam_g * idt_g + lam_a * idt_f)
             logs["identity"] = (idt_g + idt_f).detach()
-        inv = self._invariance(a, b, fake_b, fake_a, z1)
+        inv = self._invariance(a, b, fake_b, fake_a)
         if inv is not None:
             loss = loss + c.lambda_invariance * inv
             logs["invariance"] = inv.detach()
-        if c.lambda_mode_seeking > 0 and z1 is not None:
-            z2 = self._z(a)
-            ratio = (self._g(a, z2) - fake_b).abs().mean() / (z2 - z1).abs().mean()
-            loss = loss + c.lambda_mode_seeking / (ratio + 1e-5)
-            logs["mode_ratio"] = ratio.detach()
         self._fakes = (batch["x"], fake_b.detach(), fake_a.detach())
         return {"loss": loss, **logs}
 
-    def _z(self, a: torch.Tensor) -> torch.Tensor | None:
-        """G's latents for a batch (training only; global RNG), None without g_noise."""
-        if not self.cfg.g_noise or not self.training:
-            return None
-        return torch.randn(a.shape[0], self.cfg.g_noise).to(a.device)
-
-    def _g(self, a: torch.Tensor, z: torch.Tensor | None) -> torch.Tensor:
-        """G(a, z): z only reaches a G built with g_noise."""
-        return self.gen_ab(a, z) if self.cfg.g_noise else self.gen_ab(a)
-
-    def _invariance(self, a, b, fake_b, fake_a, z=None) -> torch.Tensor | None:
-        """Sum over the configured changes T of |G(T(a)) - G(a)| (with G(a)'s z) and
-        |F(T(b)) - F(b)| (per pixel means); both translations get gradients. None when no change
-        is configured."""
-        terms = [(self._g(INVARIANCES[t](a), z) - fake_b).abs().mean()
+    def _invariance(self, a, b, fake_b, fake_a) -> torch.Tensor | None:
+        """Sum over the configured changes T of |G(T(a)) - G(a)| and |F(T(b)) - F(b)| (per
+        pixel means); both translations get gradients. None when no change is configured."""
+        terms = [(self.gen_ab(INVARIANCES[t](a)) - fake_b).abs().mean()
                  for t in self.cfg.invariance_a]
         terms += [(self.gen_ba(INVARIANCES[t](b)) - fake_a).abs().mean()
                   for t in self.cfg.invariance_b]

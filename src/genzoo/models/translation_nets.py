@@ -72,24 +72,6 @@ class ResnetGenerator(nn.Module):
         return self.net(x)
 
 
-class LatentInput(nn.Module):
-    """net(cat(x, z tiled over H x W)): a generator with a latent code of size k as extra input
-    channels, in the manner of BicycleGAN's input injection (arXiv:1711.11586). z: (B, k); None
-    draws N(0, 1) from the global RNG in training and uses zeros in eval mode, so translations
-    at test time are deterministic."""
-
-    def __init__(self, net: nn.Module, k: int):
-        super().__init__()
-        self.net, self.k = net, k
-
-    def forward(self, x: torch.Tensor, z: torch.Tensor | None = None) -> torch.Tensor:
-        if z is None:
-            z = (torch.randn(x.shape[0], self.k) if self.training
-                 else torch.zeros(x.shape[0], self.k)).to(x.device, x.dtype)
-        tiled = z[:, :, None, None].expand(-1, -1, x.shape[2], x.shape[3])
-        return self.net(torch.cat([x, tiled], 1))
-
-
 # ------------------------------------------------------------------------------ U-Net generator
 
 class UNetGenerator(nn.Module):
