@@ -7,6 +7,7 @@ import torch
 from conftest import run_error, run_ok, tiny_config
 
 from genzoo.data.base import DataSpec
+from genzoo.errors import GenzooError
 from genzoo.models import build_model
 from genzoo.models.stylegan import AdaIN, StyleGANConfig, mix_styles, style_groups
 from genzoo.train import train
@@ -89,6 +90,17 @@ def test_noise_only_in_chosen_layers():
     noise = m.noise_inputs(2, layers=style_groups(m.levels)["fine"])
     assert [t is not None for t in noise] == [False] * 6 + [True] * 2
     assert noise[6].shape == (2, 1, 32, 32)
+
+
+def test_noise_start_leaves_the_coarse_layers_without_noise():
+    """noise_start=4: layers 0-3 (4x4, 8x8) never get noise, in training and in sampling;
+    a layer list is intersected with it."""
+    m = _model(noise_start=4)
+    assert [t is not None for t in m.noise_inputs(2)] == [False] * 4 + [True] * 4
+    assert [t is not None for t in m.noise_inputs(2, layers=[1, 2, 5])] == \
+        [False] * 5 + [True] + [False] * 2
+    with pytest.raises(GenzooError, match="noise_start"):
+        _model(noise_start=-1)
 
 
 def test_noise_lr_mul_scales_the_noise_strength_and_its_adam_step():

@@ -51,6 +51,8 @@ class StyleGANConfig:
     # per step: 0.05 at lr 0.02 gives B the paper's rate of 0.001 (B has no He constant, so a
     # rate raised for the equalized weights raises B's as well); 1: B learns at lr
     noise_lr_mul: float = 1.0
+    noise_start: int = 0  # synthesis layers below this index get no noise (4: none at 4x4 and
+    #   8x8), so coarse structure can only come from the styles; 0: every layer, as the paper
     style_mixing: float = 0.9  # probability that a training batch mixes two w's (paper: 0.9)
     w_avg_decay: float = 0.995  # EMA decay of w_avg, the truncation trick's centre
     truncation_psi: float = 1.0  # sample(): w -> w_avg + psi (w - w_avg); 1 = off
@@ -76,8 +78,8 @@ class StyleGANConfig:
         if min(self.mapping_lr_mul, self.noise_lr_mul, self.fade_kimg, self.stab_kimg) <= 0:
             raise GenzooError("mapping_lr_mul, noise_lr_mul, fade_kimg and stab_kimg must be "
                               "positive")
-        if self.truncation_cutoff < 0 or min(self.gp_weight, self.drift) < 0:
-            raise GenzooError("truncation_cutoff, gp_weight and drift must be >= 0")
+        if min(self.truncation_cutoff, self.noise_start) < 0 or min(self.gp_weight, self.drift) < 0:
+            raise GenzooError("truncation_cutoff, noise_start, gp_weight and drift must be >= 0")
         if self.batch_sizes and min(self.batch_sizes) < 1:
             raise GenzooError(f"batch_sizes={self.batch_sizes}: every entry must be >= 1")
 
@@ -263,7 +265,7 @@ class StyleGAN(GenerativeModel):
         out = []
         for i in range(self.generator.n_layers):
             s = 4 * 2 ** (i // 2)
-            on = self.cfg.noise and (layers is None or i in layers)
+            on = self.cfg.noise and i >= self.cfg.noise_start and (layers is None or i in layers)
             out.append(self.randn(n, 1, s, s, generator=generator) if on else None)
         return out
 
