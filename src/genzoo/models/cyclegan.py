@@ -23,6 +23,7 @@ quads (a, G(a), b, F(b)) in order, so a sample grid shows inputs beside their tr
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 from typing import Literal
 
 import torch
@@ -161,21 +162,37 @@ ONE_WAY = ("half-contrast",)  # repeating it never comes back: left out of orbit
 #   (cycle_augment, cycle_modulo_invariance), used in the invariance terms only
 
 
-def orbit(x: torch.Tensor, changes: tuple[str, ...]) -> list[torch.Tensor]:
-    """x and every distinct image the named changes make of it when applied repeatedly in any
-    order (the group they generate: invert + channel-roll on RGB gives 6 variants). Changes in
-    ONE_WAY (a contrast cut) are left out."""
+@cache
+def group_words(changes: tuple[str, ...], channels: int) -> tuple[tuple[str, ...], ...]:
+    """The distinct compositions of the named changes on images of `channels` channels (the
+    group they generate, identity first, breadth-first), as sequences of change names. Worked
+    out once on a random probe, so a step does not compare batches to find them. Changes in
+    ONE_WAY (a contrast cut: repeating it never comes back) are left out."""
     changes = tuple(c for c in changes if c not in ONE_WAY)
-    out, frontier = [x], [x]
+    probe = torch.randn(1, channels, 3, 3, generator=torch.Generator().manual_seed(0))
+    seen, words, frontier = [probe], [()], [((), probe)]
     while frontier:
         new = []
-        for v in frontier:
+        for word, v in frontier:
             for name in changes:
                 u = INVARIANCES[name](v)
-                if not any(torch.equal(u, w) for w in out):
-                    out.append(u)
-                    new.append(u)
+                if not any(torch.equal(u, w) for w in seen):
+                    seen.append(u)
+                    words.append(word + (name,))
+                    new.append((word + (name,), u))
         frontier = new
+    return tuple(words)
+
+
+def orbit(x: torch.Tensor, changes: tuple[str, ...]) -> list[torch.Tensor]:
+    """x under every element of the group the named changes generate (group_words): invert +
+    channel-roll on RGB gives 6 variants, identity first."""
+    out = []
+    for word in group_words(tuple(changes), x.shape[1]):
+        v = x
+        for name in word:
+            v = INVARIANCES[name](v)
+        out.append(v)
     return out
 
 
