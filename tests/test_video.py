@@ -23,7 +23,7 @@ from genzoo.errors import GenzooError
 from genzoo.metrics import EvalContext, run_metrics
 from genzoo.metrics.video import centroids, digit_crops, prediction_error
 from genzoo.models import build_model, load_model
-from genzoo.models.drnet import uncertainty_loss
+from genzoo.models.drnet import DrNetConfig, uncertainty_loss
 
 
 def _data(split="train", **kw):
@@ -244,6 +244,37 @@ def test_code_norm_standardises_the_codes_before_tanh():
         assert torch.allclose(torch.atanh(enc(frames).clamp(-1 + 1e-6, 1 - 1e-6)).var(0),
                               pre.var(0), rtol=0.05)
 
+
+
+def _recon_by_hand(model, batch, seed, l1):
+    """The main phase's recon term recomputed from the same random frames: sum over a frame's
+    pixels of |e| (l1) or e^2, averaged over the batch."""
+    x = batch["x"]
+    torch.manual_seed(seed)
+    c1, _, p, _ = model._random_times(x, 4)
+    with torch.no_grad():
+        err = model.decode(model.content(model._frames(x, c1)), model.pose(model._frames(x, p))) \
+            - model._frames(x, p)
+    return (err.abs() if l1 else err.pow(2)).flatten(1).sum(1).mean().item()
+
+
+def test_l1_from_switches_the_reconstruction_to_absolute_errors_at_its_step():
+    model, data = _drnet(l1_from=5)
+    model.train()
+    batch = data.batch(0, 8, 0)
+    for step, l1 in [(0, False), (4, False), (5, True), (9, True)]:
+        model.set_progress(step)
+        state = [t.clone() for t in model.state_dict().values()]  # batch norm moves per call
+        torch.manual_seed(11)
+        got = model.loss(batch, "main")["recon"].item()
+        model.load_state_dict(dict(zip(model.state_dict(), state)))
+        assert got == pytest.approx(_recon_by_hand(model, batch, 11, l1), rel=1e-5)
+        assert got != pytest.approx(_recon_by_hand(model, batch, 11, not l1), rel=1e-2)
+    never, _ = _drnet()  # the default: L2 at every step
+    never.set_progress(10 ** 6)
+    assert not never.l1
+    with pytest.raises(GenzooError, match="l1_from"):
+        DrNetConfig(l1_from=-1).check()
 
 # ----------------------------------------------------------------------------- DrNet's pose LSTM
 LSTM = {"lstm": True, "n_past": 2, "lstm_hidden": 8, "lstm_layers": 2}  # tiny: T = 3

@@ -72,6 +72,11 @@ class DrNetConfig:
     # decoder's batch norm scales it back up) instead of making it the same across frames;
     # false: the first measured run
     code_norm: bool = False
+    # the step from which the reconstruction error is the sum of absolute errors per frame
+    # instead of squared ones: L1 weighs the faint, thin strokes of 14-px digits more, but from
+    # scratch its median-like optimum is the empty frame while the digit's place is uncertain,
+    # so it comes once the decoder has learnt where digits go; None: L2 throughout (the paper)
+    l1_from: int | None = None
     # future-frame prediction (arXiv 1705.10915 sec. 3.2): an LSTM on pose vectors, trained in a
     # phase of its own on codes of the encoders, which it does not change; false: no predictor
     lstm: bool = False
@@ -84,6 +89,8 @@ class DrNetConfig:
                   "lstm_layers", "n_past"):
             if getattr(self, k) < 1:
                 raise GenzooError(f"model.{k}={getattr(self, k)} must be at least 1")
+        if self.l1_from is not None and self.l1_from < 0:
+            raise GenzooError(f"model.l1_from={self.l1_from} must be >= 0 (or null: L2 only)")
         if self.sim_weight < 0 or self.adv_weight < 0:
             raise GenzooError("model.sim_weight and model.adv_weight must be >= 0")
 
@@ -214,6 +221,7 @@ class DrNet(GenerativeModel):
         self.decoder = FrameDecoder(c, h, cfg.channels, cfg.content_dim + cfg.pose_dim,
                                     cfg.skips)
         self.scene = SceneDiscriminator(cfg.pose_dim, cfg.scene_hidden)
+        self.l1 = cfg.l1_from == 0  # L1 reconstruction in this step (set_progress)
         # codes of recent training videos, for `sample`: content (K, Dc), pose sequences (K, T, Dp)
         self.register_buffer("bank_content", torch.zeros(cfg.bank, cfg.content_dim))
         self.register_buffer("bank_pose", torch.zeros(cfg.bank, t, cfg.pose_dim))
@@ -226,6 +234,9 @@ class DrNet(GenerativeModel):
                                   f"videos of {t} frames; it must be 1..{t - 1}")
             self.predictor = PosePredictor(cfg.content_dim, cfg.pose_dim, cfg.lstm_hidden,
                                            cfg.lstm_layers)
+
+    def set_progress(self, step: int) -> None:
+        self.l1 = self.cfg.l1_from is not None and step >= self.cfg.l1_from
 
     @property
     def phases(self) -> tuple[Phase, ...]:
@@ -339,7 +350,9 @@ class DrNet(GenerativeModel):
         h_p, h_q = self.pose(x_p), self.pose(self._frames(x, q))
         # squared norms per frame / code (the paper's ||.||^2), averaged over the batch: a
         # per-pixel mean made the all-background frame a flat trap for thin 14-px digits
-        recon = (self.decode(h_c1, h_p, skips) - x_p).pow(2).flatten(1).sum(1).mean()
+        err = self.decode(h_c1, h_p, skips) - x_p
+        err = err.abs() if self.l1 else err.pow(2)
+        recon = err.flatten(1).sum(1).mean()
         sim = (h_c1 - h_c2).pow(2).sum(1).mean()
         adv = uncertainty_loss(self.scene(h_p, h_q))  # gradients reach Ep; C is not stepped here
         self._remember(h_c1.detach(), x_c1, x)
