@@ -4,8 +4,10 @@
 # domain FID/KID, precision/recall, SWD, MS-SSIM and images/s, with the card named in
 # $OUT/card.txt. Run from the repository root; about 8 minutes on an H100 at the defaults
 # (measured: training 23 s DCGAN, 79 s ProGAN, 134 s and 160 s StyleGAN, plus evaluation).
-# StyleGAN runs twice: at its preset rate (0.02, which collapsed at this width) and at 0.01;
-# all at a constant rate (the StyleGAN preset's later decay was not part of the GPU run).
+# StyleGAN runs three times: the two measured rows, with the objective of the preset of then
+# (non-saturating + R1 10) at rate 0.02 (which collapsed at this width) and at 0.01, and the
+# preset of now (WGAN-GP + drift, rate 0.01), not yet measured on a GPU; all at a constant rate
+# (the StyleGAN preset's later decay was not part of the GPU run).
 #   bash benchmarks/gan_trio_gpu.sh                 # STEPS=2400 SEEDS=0 by default
 #   STEPS=6000 SEEDS=0,1 bash benchmarks/gan_trio_gpu.sh
 set -uo pipefail
@@ -27,8 +29,9 @@ echo "domain classifier: $FEATURES"
 python3 -m genzoo compare \
   dcgan \
   progan:model.channels=256,128,64,32,16 \
+  stylegan:model.channels=256,128,64,32,16,model.loss=nsgan,model.gp=r1,model.drift=0,lr=0.02 \
+  stylegan:model.channels=256,128,64,32,16,model.loss=nsgan,model.gp=r1,model.drift=0,lr=0.01 \
   stylegan:model.channels=256,128,64,32,16 \
-  stylegan:model.channels=256,128,64,32,16,lr=0.01 \
   --data mnist5k --set image_size=64 --set resize=bilinear --set batch_size=32 \
   --set lr_decay=none --set device="$DEVICE" --set progress=none --steps "$STEPS" --seeds "$SEEDS" \
   --metrics fid,kid,pr,swd,msssim --n "$N" --features "$FEATURES" --out "$OUT/trio64" 2>&1 | tail -20
