@@ -11,6 +11,7 @@ Losses of the main phase (Ec, Ep, D), for random frames c1, c2, p, q of each vid
 
     recon   ||D(Ec(x_c1), Ep(x_p)) - x_p||^2        the pose frame rebuilt from another frame's
                                                      content, so content cannot carry position
+                                                     (||.||_1 from step l1_from on)
     sim     ||Ec(x_c1) - Ec(x_c2)||^2                content is the same for all frames of a video
     adv     BCE(C(Ep(x_p), Ep(x_q)), 1/2)            Ep is trained until the scene discriminator
                                                      is maximally uncertain: pose vectors say
