@@ -228,6 +228,48 @@ def test_default_drnet_keeps_the_first_runs_layout():
     assert first_up.in_channels == 8  # width 4 * 2 at 4x4 (16-px frames), no map concatenated
 
 
+def test_swap_cycle_trains_the_decoder_only_and_reads_the_content_back():
+    model, data = _drnet(swap_weight=2.0)
+    model.train()
+    x = data.batch(0, 8, 0)["x"]
+    x_c = x[:, 0]
+    h_c = model.content(x_c).detach()
+    h_p = model.pose(x[:, 1]).detach().roll(1, 0)  # the pose of another video
+    stats = {k: v.clone() for k, v in model.content.state_dict().items()}
+    model.zero_grad()
+    term = model._swap_cycle(x_c, h_c, h_p)
+    term.backward()  # every parameter may take a gradient
+    assert all(p.grad is None for p in model.content.parameters())
+    assert all(p.grad is None for p in model.pose.parameters())
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in model.decoder.parameters())
+    assert all(p.requires_grad for p in model.content.parameters())  # restored
+    for k, v in model.content.state_dict().items():  # its running statistics did not move
+        assert torch.equal(v, stats[k]), k
+    assert model.content.training  # and its mode is back
+    with torch.no_grad():  # by hand: eval-mode content codes of the swap and of the content frame
+        gen = model.decode(h_c, h_p)
+        model.content.eval()
+        want = (model.content(gen) - model.content(x_c)).pow(2).sum(1).mean()
+        model.content.train()
+    assert torch.allclose(term.detach(), want)
+    # in the main phase the term joins the loss from step swap_from on, with its weight
+    model.cfg.swap_from = 5
+    batch = data.batch(1, 8, 0)
+    losses = {}
+    for step in (4, 5):
+        model.set_progress(step)
+        torch.manual_seed(3)  # the same random frames both times
+        losses[step] = model.loss(batch, "main")
+    assert "swap" not in losses[4] and losses[5]["swap"] > 0
+    assert torch.allclose(losses[5]["loss"] - losses[4]["loss"], 2.0 * losses[5]["swap"],
+                          rtol=1e-4, atol=1e-5)
+    for bad, msg in (("swap_weight", "swap_weight"), ("swap_from", "swap_from")):
+        cfg = tiny_config("drnet")
+        setattr(cfg.model_cfg, bad, -1)
+        with pytest.raises(GenzooError, match=msg):
+            cfg.model_cfg.check()
+
+
 def test_code_norm_standardises_the_codes_before_tanh():
     model, data = _drnet(code_norm=True)
     model.train()

@@ -27,6 +27,15 @@ bank of codes the model keeps from its recent training batches. `analogy(content
 pose_video)` does the same for given data; `genzoo plot analogy` and the metrics
 `analogy-accuracy` and `pose-error` use it on test videos.
 
+Content cycle on swaps (`swap_weight`, from step `swap_from`; not in the paper): the decoder
+also draws the content of every video with the pose of another, and the content encoder, frozen
+and in eval mode, must read the first video's content code back from that frame,
+
+    swap    ||Ec(D(Ec(x_c1), Ep(x_p'))) - Ec(x_c1)||^2    x_p' a frame of another video
+
+which trains the decoder only, on exactly the swaps that analogies make (the reverse cycle of
+Jha et al. 2018, arXiv 1804.10469, on DrNet's codes).
+
 Future frames (the paper's sec. 3.2), with `lstm: true`: a third phase trains an LSTM that
 predicts the next pose vector from the content code of the last observed frame and the current
 pose vector, on codes of the (unchanged) encoders; `predict(video, n_past, n_future)` observes
@@ -78,6 +87,12 @@ class DrNetConfig:
     # scratch its median-like optimum is the empty frame while the digit's place is uncertain,
     # so it comes once the decoder has learnt where digits go; None: L2 throughout (the paper)
     l1_from: int | None = None
+    # content cycle on swaps, from step swap_from on: the decoder draws the content of each video
+    # with the pose of another, and the content encoder (eval mode, frozen for this term) must
+    # read the content code of the content frame back from it; squared error per code, this
+    # weight; trains the decoder only. 0: off
+    swap_weight: float = 0.0
+    swap_from: int = 0
     # future-frame prediction (arXiv 1705.10915 sec. 3.2): an LSTM on pose vectors, trained in a
     # phase of its own on codes of the encoders, which it does not change; false: no predictor
     lstm: bool = False
@@ -92,6 +107,9 @@ class DrNetConfig:
                 raise GenzooError(f"model.{k}={getattr(self, k)} must be at least 1")
         if self.l1_from is not None and self.l1_from < 0:
             raise GenzooError(f"model.l1_from={self.l1_from} must be >= 0 (or null: L2 only)")
+        if self.swap_weight < 0 or self.swap_from < 0:
+            raise GenzooError(f"model.swap_weight={self.swap_weight} and model.swap_from="
+                              f"{self.swap_from} must be >= 0")
         if self.sim_weight < 0 or self.adv_weight < 0:
             raise GenzooError("model.sim_weight and model.adv_weight must be >= 0")
 
@@ -223,6 +241,7 @@ class DrNet(GenerativeModel):
                                     cfg.skips)
         self.scene = SceneDiscriminator(cfg.pose_dim, cfg.scene_hidden)
         self.l1 = cfg.l1_from == 0  # L1 reconstruction in this step (set_progress)
+        self.swap = cfg.swap_from == 0
         # codes of recent training videos, for `sample`: content (K, Dc), pose sequences (K, T, Dp)
         self.register_buffer("bank_content", torch.zeros(cfg.bank, cfg.content_dim))
         self.register_buffer("bank_pose", torch.zeros(cfg.bank, t, cfg.pose_dim))
@@ -238,6 +257,7 @@ class DrNet(GenerativeModel):
 
     def set_progress(self, step: int) -> None:
         self.l1 = self.cfg.l1_from is not None and step >= self.cfg.l1_from
+        self.swap = step >= self.cfg.swap_from
 
     @property
     def phases(self) -> tuple[Phase, ...]:
@@ -354,11 +374,38 @@ class DrNet(GenerativeModel):
         err = self.decode(h_c1, h_p, skips) - x_p
         err = err.abs() if self.l1 else err.pow(2)
         recon = err.flatten(1).sum(1).mean()
+        fit, extra = recon, {}
+        if self.swap and self.cfg.swap_weight > 0:  # the content of each video, the pose of the
+            swap = self._swap_cycle(x_c1, h_c1.detach(), h_p.detach().roll(1, 0))  # previous
+            fit, extra = recon + self.cfg.swap_weight * swap, {"swap": swap.detach()}
         sim = (h_c1 - h_c2).pow(2).sum(1).mean()
         adv = uncertainty_loss(self.scene(h_p, h_q))  # gradients reach Ep; C is not stepped here
         self._remember(h_c1.detach(), x_c1, x)
-        loss = recon + self.cfg.sim_weight * sim + self.cfg.adv_weight * adv
-        return {"loss": loss, "recon": recon.detach(), "sim": sim.detach(), "adv": adv.detach()}
+        loss = fit + self.cfg.sim_weight * sim + self.cfg.adv_weight * adv
+        return {"loss": loss, "recon": recon.detach(), "sim": sim.detach(), "adv": adv.detach(),
+                **extra}
+
+    def _swap_cycle(self, x_c: torch.Tensor, h_c: torch.Tensor,
+                    h_p_other: torch.Tensor) -> torch.Tensor:
+        """Content cycle on swaps: decode content codes h_c (B, Dc) of frames x_c (B, C, H, W)
+        with pose codes of other videos h_p_other (B, Dp), read the content back with the
+        content encoder in eval mode and frozen, and return the squared distance per code to
+        its code of x_c, averaged over the batch. Only the decoder learns from it (the codes
+        come in detached); the encoder's weights, running statistics and mode are untouched."""
+        params = list(self.content.parameters())
+        was = [p.requires_grad for p in params]
+        gen = self.decode(h_c, h_p_other)
+        try:
+            for p in params:
+                p.requires_grad_(False)
+            with self._encoders_in_eval():
+                back = self.content(gen)
+                with torch.no_grad():
+                    target = self.content(x_c)
+        finally:
+            for p, w in zip(params, was):
+                p.requires_grad_(w)
+        return (back - target).pow(2).sum(1).mean()
 
     def _lstm_loss(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         """Teacher forcing on the whole training video: from [h_c, h_p^t] predict h_p^(t+1) for
