@@ -268,6 +268,10 @@ def test_swap_cycle_trains_the_decoder_only_and_reads_the_content_back():
         setattr(cfg.model_cfg, bad, -1)
         with pytest.raises(GenzooError, match=msg):
             cfg.model_cfg.check()
+    skip, _ = _drnet(swap_weight=1.0, skips=True)  # with skips: the content frame's maps too
+    out = skip.train().loss(batch, "main")
+    out["loss"].backward()
+    assert out["swap"] > 0 and all(p.grad is not None for p in skip.decoder.parameters())
 
 
 def test_code_norm_standardises_the_codes_before_tanh():

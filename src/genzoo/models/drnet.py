@@ -375,8 +375,9 @@ class DrNet(GenerativeModel):
         err = err.abs() if self.l1 else err.pow(2)
         recon = err.flatten(1).sum(1).mean()
         fit, extra = recon, {}
-        if self.swap and self.cfg.swap_weight > 0:  # the content of each video, the pose of the
-            swap = self._swap_cycle(x_c1, h_c1.detach(), h_p.detach().roll(1, 0))  # previous
+        if self.swap and self.cfg.swap_weight > 0:  # each video's content, the previous one's pose
+            maps = None if skips is None else [m.detach() for m in skips]
+            swap = self._swap_cycle(x_c1, h_c1.detach(), h_p.detach().roll(1, 0), maps)
             fit, extra = recon + self.cfg.swap_weight * swap, {"swap": swap.detach()}
         sim = (h_c1 - h_c2).pow(2).sum(1).mean()
         adv = uncertainty_loss(self.scene(h_p, h_q))  # gradients reach Ep; C is not stepped here
@@ -385,16 +386,17 @@ class DrNet(GenerativeModel):
         return {"loss": loss, "recon": recon.detach(), "sim": sim.detach(), "adv": adv.detach(),
                 **extra}
 
-    def _swap_cycle(self, x_c: torch.Tensor, h_c: torch.Tensor,
-                    h_p_other: torch.Tensor) -> torch.Tensor:
+    def _swap_cycle(self, x_c: torch.Tensor, h_c: torch.Tensor, h_p_other: torch.Tensor,
+                    skips: list[torch.Tensor] | None = None) -> torch.Tensor:
         """Content cycle on swaps: decode content codes h_c (B, Dc) of frames x_c (B, C, H, W)
-        with pose codes of other videos h_p_other (B, Dp), read the content back with the
+        (with skips: and their encoder maps) with pose codes of other videos h_p_other (B, Dp),
+        read the content back with the
         content encoder in eval mode and frozen, and return the squared distance per code to
         its code of x_c, averaged over the batch. Only the decoder learns from it (the codes
         come in detached); the encoder's weights, running statistics and mode are untouched."""
         params = list(self.content.parameters())
         was = [p.requires_grad for p in params]
-        gen = self.decode(h_c, h_p_other)
+        gen = self.decode(h_c, h_p_other, skips)
         try:
             for p in params:
                 p.requires_grad_(False)
