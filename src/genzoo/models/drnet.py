@@ -390,10 +390,10 @@ class DrNet(GenerativeModel):
                     skips: list[torch.Tensor] | None = None) -> torch.Tensor:
         """Content cycle on swaps: decode content codes h_c (B, Dc) of frames x_c (B, C, H, W)
         (with skips: and their encoder maps) with pose codes of other videos h_p_other (B, Dp),
-        read the content back with the
-        content encoder in eval mode and frozen, and return the squared distance per code to
-        its code of x_c, averaged over the batch. Only the decoder learns from it (the codes
-        come in detached); the encoder's weights, running statistics and mode are untouched."""
+        read the content back with the content encoder in eval mode and frozen, and return the
+        squared distance per code to its code of x_c, averaged over the batch. Only the decoder
+        learns from it (the codes come in detached); the encoder's weights, running statistics
+        and mode are untouched."""
         params = list(self.content.parameters())
         was = [p.requires_grad for p in params]
         gen = self.decode(h_c, h_p_other, skips)
