@@ -52,3 +52,16 @@ def test_cuda_progan_resume_across_a_growth_boundary(tmp_path):
         b = read_safetensors(latest_checkpoint(tmp_path / "part") / name)[0]
         for k in a:
             torch.testing.assert_close(a[k], b[k], rtol=1e-5, atol=1e-6, msg=f"{name}: {k}")
+
+
+def test_cuda_moving_digits_batches_are_the_cpu_ones():
+    """Frames are pasted on the data's device; the pixels must not depend on it."""
+    from genzoo.config import DataConfig
+    from genzoo.data import load_dataset
+
+    cfg = DataConfig(name="moving-digits", num_digits=2, frame_size=32, frames=5)
+    cpu = load_dataset(cfg, "train").batch(7, 16, 3)
+    gpu = load_dataset(cfg, "train").to("cuda").batch(7, 16, 3)
+    for k in cpu:
+        assert gpu[k].device.type == "cuda", k
+        assert torch.equal(cpu[k], gpu[k].cpu()), k

@@ -83,12 +83,12 @@ def render(digits: torch.Tensor, pos: torch.Tensor, size: int) -> torch.Tensor:
     """Paste digit images at positions: digits (n, K, d, d) uint8, pos (n, T, K, 2) floats ->
     frames (n, T, 1, size, size) uint8, overlapping digits combined by maximum."""
     n, k, d, _ = digits.shape
-    t = pos.shape[1]
-    frames = torch.zeros(n, t, size, size, dtype=torch.uint8)
-    ar = torch.arange(d)
-    bi = torch.arange(n).view(n, 1, 1, 1)
-    ti = torch.arange(t).view(1, t, 1, 1)
-    corner = pos.round().long().clamp(0, size - d)  # (n, T, K, 2) on the pixel grid
+    t, dev = pos.shape[1], digits.device  # pasted on the digits' device
+    frames = torch.zeros(n, t, size, size, dtype=torch.uint8, device=dev)
+    ar = torch.arange(d, device=dev)
+    bi = torch.arange(n, device=dev).view(n, 1, 1, 1)
+    ti = torch.arange(t, device=dev).view(1, t, 1, 1)
+    corner = pos.round().long().clamp(0, size - d).to(dev)  # (n, T, K, 2) on the pixel grid
     for j in range(k):
         rows = corner[:, :, j, 0].view(n, t, 1, 1) + ar.view(1, 1, d, 1)  # (n, T, d, 1)
         cols = corner[:, :, j, 1].view(n, t, 1, 1) + ar.view(1, 1, 1, d)  # (n, T, 1, d)
@@ -118,15 +118,25 @@ class VideoData:
         self.binarize = "none"
         self.device = torch.device("cpu")
         self._fixed: dict[str, torch.Tensor] | None = None
+        self._images_on: torch.Tensor | None = None  # digit_images on the batches' device
 
     to_float = staticmethod(TensorData.to_float)
 
-    def make(self, n: int, seed: int) -> dict[str, torch.Tensor]:
-        """n videos drawn with `seed` (on the CPU, so the numbers do not depend on the device)."""
+    def make(self, n: int, seed: int, device: torch.device | None = None
+             ) -> dict[str, torch.Tensor]:
+        """n videos drawn with `seed`: the random numbers on the CPU, so that they do not depend
+        on the device; the frames pasted on `device` (default CPU), the same pixels anywhere."""
         g = torch.Generator().manual_seed(seed)
         index = torch.randint(len(self.digit_labels), (n, self.num_digits), generator=g)
         pos = trajectories(n, self.frames, self.num_digits, self.room, g)
-        x = render(self.digit_images[index], pos, self.size)  # (n, T, 1, S, S) uint8
+        images = self.digit_images
+        if device is not None and torch.device(device) != images.device:
+            if self._images_on is None or self._images_on.device != torch.device(device):
+                self._images_on = images.to(device)  # copied once per device
+            images, index_d = self._images_on, index.to(device)
+        else:
+            index_d = index
+        x = render(images[index_d], pos, self.size)  # (n, T, 1, S, S) uint8
         return {"x": x, "y": self.digit_labels[index], "index": index, "pos": pos}
 
     def render_digits(self, index: torch.Tensor, pos: torch.Tensor) -> torch.Tensor:
@@ -167,7 +177,8 @@ class VideoData:
     def batch(self, step: int, batch_size: int, seed: int, *, rank: int = 0,
               world_size: int = 1) -> dict[str, torch.Tensor]:
         """Fresh videos for `step`; every rank draws the same global batch and keeps its shard."""
-        b = self.make(batch_size, _mix(seed, step, 11))
+        # pasted where they are used: on a GPU the CPU would otherwise take longer than a step
+        b = self.make(batch_size, _mix(seed, step, 11), self.device)
         b["x"] = self.to_float(b["x"])  # (B, T, 1, S, S) in [-1, 1]
         if world_size > 1:
             b = {k: v.tensor_split(world_size)[rank] for k, v in b.items()}
