@@ -7,11 +7,12 @@ pose-error, all 500 test videos). Every run is the preset with the settings name
 schedule's absolute steps (`l1_from`, `swap_from`) move with `steps` so that the last tenth of
 every run is its L1 + content-cycle phase, as in the preset.
 
-A run still training at the deadline is stopped (it keeps its checkpoint) and reported
-without scores: its learning rate has not annealed. On an H200 a run at batch 128 made about 45
-steps a second with 1 to 5 runs beside it (each is held up by its own CPU thread launching small
-kernels, not by the others), so stopping some runs does not speed up the rest. Usage, from the
-repository root:
+A run still training at the deadline is stopped (it keeps its checkpoint, resumable with
+`genzoo train drnet --out RUN --resume`) and reported without scores. Measured on an H200
+(docs/disentangling-video.md): runs at batch 128 made 45 steps a second each with four side
+by side, 52 with two, held up by their own CPU threads launching small kernels; six runs at
+batches 128-512 shared the card and made 22-27 each: 10,000 steps took about 400 s.
+Usage, from the repository root:
 
     python3 benchmarks/drnet_gpu.py --features runs/clf-mnist5k-14 --out $OUT/drnet \\
         --budget 400 [--only NAME,...] [--device cuda]
@@ -41,6 +42,9 @@ RUNS = [
     ("b256-10k-s1", 1, {"batch_size": 256, "steps": 10000}),
     ("b128-16k", 0, {"batch_size": 128, "steps": 16000}),  # 1.6 times, in more steps
     ("b512-10k", 0, {"batch_size": 512, "steps": 10000}),  # four times
+    ("b512-10k-s1", 1, {"batch_size": 512, "steps": 10000}),
+    ("b512-10k-s2", 2, {"batch_size": 512, "steps": 10000}),
+    ("b256-10k-s2", 2, {"batch_size": 256, "steps": 10000}),
     ("b256-10k-wide", 0, {"batch_size": 256, "steps": 10000, **WIDE}),
     ("b128-20k", 0, {"batch_size": 128, "steps": 20000}),
     ("b128-20k-s1", 1, {"batch_size": 128, "steps": 20000}),

@@ -56,8 +56,8 @@ def test_cuda_progan_resume_across_a_growth_boundary(tmp_path):
 
 def test_cuda_moving_digits_batches_are_the_cpu_ones():
     """Frames are pasted on the data's device; the pixels must not depend on it. The uint8
-    frames are equal; in [-1, 1] they may differ in the last bit (CUDA divides by a scalar as a
-    multiplication by its reciprocal: measured on an H200)."""
+    frames are equal; in [-1, 1] they may differ in the last bit (an exact comparison failed on
+    an H200: CUDA divides by a scalar through its reciprocal)."""
     from genzoo.config import DataConfig
     from genzoo.data import load_dataset
 
