@@ -119,6 +119,25 @@ def test_every_rank_holds_the_same_parameters(two_ranks):
         assert torch.equal(saved[k], r0[k]), k
 
 
+def test_vqvae_codebook_under_two_ranks_equals_one_process(tmp_path):
+    """The EMA codebook and dead-code restarts see the global batch on every rank (gathered),
+    so 2 ranks with half batches end on one process's codebook, not on rank 0's shard's."""
+    args = ["vqvae", "--data", "digits", "--steps", "6", "--batch-size", "16",
+            "--set", "model.stages=8", "--set", "model.res_blocks=1",
+            "--set", "model.res_channels=4", "--set", "model.codebook_size=8",
+            "--set", "model.code_dim=3", "--set", "model.restart_after=2",
+            "--set", "progress=none", "--set", "sample_every=1000", "--set", "checkpoint_every=3"]
+    assert main(["train", *args, "--out", str(tmp_path / "one")]) == 0
+    cmd = [sys.executable, "-m", "genzoo", "train", *args, "--out", str(tmp_path / "two"),
+           "--nproc", "2"]
+    r = subprocess.run(cmd, env=_env(), capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    a, b = _weights(tmp_path / "one"), _weights(tmp_path / "two")
+    assert int(a["quantizer.restarts"]) > 0  # the restarts' gathered rows are used too
+    for k in a:
+        torch.testing.assert_close(b[k], a[k], rtol=1e-5, atol=1e-6, msg=k)
+
+
 @pytest.mark.parametrize("preset", ["dcgan", "wgan-gp"])
 def test_gan_phases_train_under_ddp_in_lockstep(preset, tmp_path):
     dumps = tmp_path / "dumps"

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 import torch
+import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 
@@ -93,6 +94,25 @@ def straight_through(z_e: torch.Tensor, z_q: torch.Tensor) -> torch.Tensor:
     return z_e + (z_q - z_e).detach()
 
 
+def _gather_rows(x: torch.Tensor) -> torch.Tensor:
+    """Under torch.distributed with several processes: the rows of every rank's `x`, rank 0's
+    first (shards may differ in length); otherwise `x` itself."""
+    if not (dist.is_available() and dist.is_initialized()):
+        return x
+    world = dist.get_world_size()
+    if world == 1:
+        return x
+    n = torch.tensor([len(x)], device=x.device)
+    sizes = [torch.zeros_like(n) for _ in range(world)]
+    dist.all_gather(sizes, n)
+    sizes = [int(s) for s in sizes]
+    pad = x.new_zeros((max(sizes), *x.shape[1:]))
+    pad[:len(x)] = x
+    parts = [torch.empty_like(pad) for _ in range(world)]
+    dist.all_gather(parts, pad)
+    return torch.cat([part[:m] for part, m in zip(parts, sizes)])
+
+
 class VectorQuantizer(nn.Module):
     """Nearest-code quantisation of (B, D, h, w) maps with a (K, D) codebook `embedding`."""
 
@@ -138,7 +158,10 @@ class VectorQuantizer(nn.Module):
     @torch.no_grad()
     def update(self, flat: torch.Tensor, codes: torch.Tensor, step: int) -> None:
         """After an optimizer step: the EMA codebook update, then dead-code restarts.
-        flat (N, D) are the batch's encoder outputs, codes (N,) their assigned codes."""
+        flat (N, D) are the batch's encoder outputs, codes (N,) their assigned codes. Under
+        torchrun every rank first gathers all ranks' rows (in rank order: the global batch's
+        order), so each makes the update that one process with the global batch makes."""
+        flat, codes = _gather_rows(flat), _gather_rows(codes)
         counts = torch.bincount(codes, minlength=self.k).to(flat.dtype)  # n_i, (K,)
         if self.ema:  # appendix A.1 of the paper, with Laplace smoothing of N_i
             sums = F.one_hot(codes, self.k).to(flat.dtype).t() @ flat  # sum of z_e per code

@@ -11,7 +11,8 @@ What is synchronised, and how:
 - gradients are averaged over ranks in every phase's backward (DDP's bucketed all-reduce), so
   every rank takes the same optimizer step and the weights stay equal;
 - buffers (batch-norm statistics, spectral-norm vectors, ...) are broadcast from rank 0 at every
-  forward (DDP's broadcast_buffers);
+  forward (DDP's broadcast_buffers); the VQ-VAE codebook gathers every rank's rows before its
+  update instead (genzoo.models.vqvae), so it follows the global batch;
 - the data: `train.batch_size` is the *global* batch; every rank draws the same global batch of the
   step and keeps its 1/world_size shard (genzoo.data's `batch(..., rank=, world_size=)`), so two
   ranks with B/2 each see exactly the examples one process with B would see;
