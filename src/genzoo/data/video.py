@@ -177,7 +177,8 @@ class VideoData:
     def batch(self, step: int, batch_size: int, seed: int, *, rank: int = 0,
               world_size: int = 1) -> dict[str, torch.Tensor]:
         """Fresh videos for `step`; every rank draws the same global batch and keeps its shard."""
-        # pasted where they are used: on a GPU the CPU would otherwise take longer than a step
+        # pasted where they are used: on the CPU a batch of 128 videos took 12.5 ms (one thread),
+        # half of a GPU training step
         b = self.make(batch_size, _mix(seed, step, 11), self.device)
         b["x"] = self.to_float(b["x"])  # (B, T, 1, S, S) in [-1, 1]
         if world_size > 1:
