@@ -67,7 +67,9 @@ def settings(extra: dict, scale: float) -> dict:
 
 def last_step(run: Path) -> int:
     """The last logged step (metrics.jsonl: every 100 steps), or the last checkpoint's."""
-    ckpts = [int(c.name.split("-")[1]) for c in (run / "checkpoints").glob("step-*")]
+    from genzoo.train.checkpoint import list_checkpoints
+
+    ckpts = [step for step, _ in list_checkpoints(run / "checkpoints")]
     try:
         with open(run / "metrics.jsonl", "rb") as f:
             lines = f.read().splitlines()
@@ -113,7 +115,7 @@ def main() -> int:
         log = open(out / f"{name}.log", "w")
         procs[name] = {"p": subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env),
                        "steps": s["steps"], "settings": s, "seed": seed, "seen": [],
-                       "stopped": False, "start": time.time()}
+                       "start": time.time()}
         print(f"started {name}: {' '.join(cmd[3:])}", flush=True)
     last_note = t0
     while any(r["p"].poll() is None for r in procs.values()):

@@ -96,21 +96,12 @@ def straight_through(z_e: torch.Tensor, z_q: torch.Tensor) -> torch.Tensor:
 
 def _gather_rows(x: torch.Tensor) -> torch.Tensor:
     """Under torch.distributed with several processes: the rows of every rank's `x`, rank 0's
-    first (shards may differ in length); otherwise `x` itself."""
-    if not (dist.is_available() and dist.is_initialized()):
+    first (the trainer gives every rank an equal shard); otherwise `x` itself."""
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
         return x
-    world = dist.get_world_size()
-    if world == 1:
-        return x
-    n = torch.tensor([len(x)], device=x.device)
-    sizes = [torch.zeros_like(n) for _ in range(world)]
-    dist.all_gather(sizes, n)
-    sizes = [int(s) for s in sizes]
-    pad = x.new_zeros((max(sizes), *x.shape[1:]))
-    pad[:len(x)] = x
-    parts = [torch.empty_like(pad) for _ in range(world)]
-    dist.all_gather(parts, pad)
-    return torch.cat([part[:m] for part, m in zip(parts, sizes)])
+    parts = [torch.empty_like(x) for _ in range(dist.get_world_size())]
+    dist.all_gather(parts, x.contiguous())
+    return torch.cat(parts)
 
 
 class VectorQuantizer(nn.Module):
